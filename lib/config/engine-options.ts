@@ -1,0 +1,72 @@
+// The engine's options: what LLM.load() and `nodellm serve` accept, validated once with errors
+// that name the option. Names follow vLLM's engine arguments in camelCase.
+import { z } from 'zod';
+
+import { ValidationError } from '../errors.js';
+
+export interface EngineOptions {
+  /** A local HF model directory. Default: the embedded tiny model (generated on first use). */
+  model?: string;
+  /** Directory of tokenizer.json / tokenizer_config.json when it differs from the model's. */
+  tokenizer?: string;
+  /** The name the model is reported under. Default: the model path (or the default's name). */
+  servedModelName?: string;
+  /** 'auto' picks CUDA when a GPU is usable, else the CPU; only 'cpu' exists in this build. */
+  device?: 'auto' | 'cpu';
+  /** Longest prompt + output, in tokens. Default: the model's max_position_embeddings. */
+  maxModelLen?: number;
+  /** Most sequences in one step. Default 256. */
+  maxNumSeqs?: number;
+  /** Most tokens in one step (prefill chunks + decodes). Default max(2048, maxNumSeqs). */
+  maxNumBatchedTokens?: number;
+  /** Tokens per KV-cache block: 8, 16 or 32. Default 16. */
+  blockSize?: 8 | 16 | 32;
+  /** Bytes of memory for the KV cache (CPU). Default 1 GiB. */
+  kvCacheBytes?: number;
+  /** Exact number of KV-cache blocks, overriding kvCacheBytes (vLLM: num_gpu_blocks_override). */
+  numKvBlocks?: number;
+  /** Worker threads of the CPU backend. Default: one per core. */
+  numThreads?: number;
+  /** Largest logprobs / prompt_logprobs a request may ask for. Default 20 (as vLLM). */
+  maxLogprobs?: number;
+  /** A chat template (or a path to one) replacing the model's (CUSTOM_CHAT_TEMPLATE). */
+  chatTemplate?: string;
+  /** Where the embedded default model is generated. Default $NODELLM_CACHE or ~/.cache/nodellm. */
+  cacheDir?: string;
+  /** Testing: return each sampled row's raw logits from the native step. */
+  returnLogits?: boolean;
+}
+
+const positiveInt = z.number().int().min(1, 'must be a positive integer');
+
+const schema = z
+  .object({
+    model: z.string().min(1).optional(),
+    tokenizer: z.string().min(1).optional(),
+    servedModelName: z.string().min(1).optional(),
+    device: z.enum(['auto', 'cpu']).optional(),
+    maxModelLen: positiveInt.optional(),
+    maxNumSeqs: positiveInt.optional(),
+    maxNumBatchedTokens: positiveInt.optional(),
+    blockSize: z.union([z.literal(8), z.literal(16), z.literal(32)]).optional(),
+    kvCacheBytes: positiveInt.optional(),
+    numKvBlocks: positiveInt.optional(),
+    numThreads: positiveInt.optional(),
+    maxLogprobs: z.number().int().min(0).optional(),
+    chatTemplate: z.string().optional(),
+    cacheDir: z.string().optional(),
+    returnLogits: z.boolean().optional(),
+  })
+  .strict();
+
+export function validateEngineOptions(options: EngineOptions | undefined): EngineOptions {
+  const parsed = schema.safeParse(options ?? {});
+  if (parsed.success) return parsed.data as EngineOptions;
+  const issue = parsed.error.issues[0]!;
+  if (issue.code === 'unrecognized_keys') {
+    throw new ValidationError(issue.keys[0]!, `Unknown engine option: ${issue.keys[0]}`);
+  }
+  const field = issue.path.map(String).join('.');
+  const received = JSON.stringify((options as Record<string, unknown> | undefined)?.[field]);
+  throw new ValidationError(field, `Invalid engine option ${field}: ${issue.message}, but received ${received}`);
+}

@@ -1,0 +1,342 @@
+// AsyncEngine: the request lifecycle around the native engine. Requests are tokenized and
+// validated here, fanned out into n native sequences, and joined into the running batch between
+// steps (continuous batching). One loop drives the native engine: each step runs on a native
+// worker thread; while it runs, the loop has already queued the requests that arrived, and as soon
+// as it returns the next step starts before this step's tokens are detokenized and streamed, so
+// JS work overlaps the model's. Stop strings and aborts (a caller that stops iterating) end
+// sequences natively at the next step boundary.
+import { randomUUID } from 'node:crypto';
+
+import { ChatTemplate } from '../chat/template.js';
+import { type EngineOptions, validateEngineOptions } from '../config/engine-options.js';
+import { ValidationError } from '../errors.js';
+import { DEFAULT_MODEL_NAME, ensureDefaultModel } from '../models/default-model.js';
+import { type ModelFiles, nativeEngineConfig, readModelFiles } from '../models/load-model.js';
+import { Tokenizer } from '../tokenizer/tokenizer.js';
+import { AsyncQueue } from './async-queue.js';
+import { type NativeEngine, type NativeStepResult, addon } from './native.js';
+import {
+  type ResolvedSamplingParams,
+  type SamplingParams,
+  resolveSamplingParams,
+  toNativeParams,
+} from './sampling-params.js';
+import { SequenceOutput } from './sequence-output.js';
+import type { FinishReason, RequestChunk, TokenLogprob } from './types.js';
+
+/** A prompt as text (tokenized with the tokenizer's special tokens, e.g. BOS) or as token ids. */
+export type PromptInput = string | { promptTokenIds: readonly number[] };
+
+export interface GenerateOptions {
+  requestId?: string;
+  /** Aborts the request (finish reason "abort") when signalled. */
+  signal?: AbortSignal;
+}
+
+const FINISH_REASONS: (FinishReason | null)[] = [null, 'stop', 'length', 'abort'];
+
+class RequestState {
+  readonly queue: AsyncQueue<RequestChunk>;
+  readonly sequences: SequenceOutput[];
+  readonly seqIds: number[] = [];
+  promptLogprobs: (TokenLogprob | null)[] | null;
+  promptLogprobsSent = false;
+
+  constructor(
+    readonly id: string,
+    readonly promptTokenIds: readonly number[],
+    readonly params: ResolvedSamplingParams,
+    tokenizer: Tokenizer,
+    onCancel: () => void,
+  ) {
+    this.queue = new AsyncQueue(onCancel);
+    this.sequences = Array.from({ length: params.n }, (_, i) => new SequenceOutput(tokenizer, promptTokenIds, params, i));
+    this.promptLogprobs = params.prompt_logprobs === null ? null : [null];
+  }
+
+  get finished(): boolean {
+    return this.sequences.every((s) => s.finished);
+  }
+}
+
+export class AsyncEngine {
+  private readonly requests = new Map<string, RequestState>();
+  private readonly sequences = new Map<number, { request: RequestState; index: number }>();
+  private pendingAdds: { seqId: number; prompt: Int32Array; request: RequestState; index: number; maxTokens: number }[] = [];
+  private pendingAborts: number[] = [];
+  private nextSeqId = 1;
+  private loop: Promise<void> | null = null;
+  private closed = false;
+
+  private constructor(
+    private readonly native: NativeEngine,
+    readonly tokenizer: Tokenizer,
+    readonly chatTemplate: ChatTemplate,
+    readonly model: ModelFiles,
+    readonly modelName: string,
+    readonly maxModelLen: number,
+    readonly maxLogprobs: number,
+  ) {}
+
+  static async create(options: EngineOptions = {}): Promise<AsyncEngine> {
+    const opts = validateEngineOptions(options);
+    const dir = opts.model ?? (await ensureDefaultModel(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}));
+    const model = await readModelFiles(dir);
+    const maxModelLen = opts.maxModelLen ?? model.config.maxPositionEmbeddings;
+    if (maxModelLen > model.config.maxPositionEmbeddings) {
+      throw new ValidationError(
+        'maxModelLen',
+        `maxModelLen (${maxModelLen}) exceeds the model's max_position_embeddings (${model.config.maxPositionEmbeddings})`,
+      );
+    }
+    const tokenizerDir = opts.tokenizer ?? model.dir;
+    const [tokenizer, chatTemplate] = await Promise.all([
+      Tokenizer.load(tokenizerDir),
+      ChatTemplate.load(tokenizerDir, opts.chatTemplate !== undefined ? { override: opts.chatTemplate } : {}),
+    ]);
+    const native = new addon.Engine(nativeEngineConfig(model, opts, maxModelLen));
+    await native.load();
+    const name = opts.servedModelName ?? (opts.model ?? DEFAULT_MODEL_NAME);
+    return new AsyncEngine(native, tokenizer, chatTemplate, model, name, maxModelLen, opts.maxLogprobs ?? 20);
+  }
+
+  /** Counters of the native engine (running / waiting sequences, KV blocks, preemptions). */
+  stats() {
+    return this.native.stats();
+  }
+
+  /** Number of requests not finished yet. */
+  get numUnfinishedRequests(): number {
+    return this.requests.size;
+  }
+
+  /**
+   * Starts a request and streams its chunks. Breaking out of the iteration aborts the request.
+   * Throws ValidationError (naming the field) for bad parameters or a prompt that does not fit.
+   */
+  async *generate(prompt: PromptInput, params?: SamplingParams, options: GenerateOptions = {}): AsyncGenerator<RequestChunk> {
+    const request = await this.addRequest(prompt, params, options);
+    const onAbort = () => this.abort(request.id);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      yield* request.queue;
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+      if (!request.finished) this.abort(request.id);
+    }
+  }
+
+  /** Ends a request now: its completions finish with reason "abort" and its KV blocks are freed. */
+  abort(requestId: string): void {
+    const request = this.requests.get(requestId);
+    if (!request) return;
+    for (const seqId of request.seqIds) this.pendingAborts.push(seqId);
+    const running = request.sequences.filter((s) => !s.finished);
+    for (const seq of running) seq.finish('abort');
+    this.emit(request, running);
+    this.ensureLoop();
+  }
+
+  /** Aborts every request, waits for the step in flight, and frees the native engine. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const id of [...this.requests.keys()]) this.abort(id);
+    await this.loop;
+    this.native.close();
+  }
+
+  private async addRequest(prompt: PromptInput, params: SamplingParams | undefined, options: GenerateOptions): Promise<RequestState> {
+    if (this.closed) throw new Error('nodellm: the engine is closed');
+    const resolved = resolveSamplingParams(params, {
+      vocabSize: this.model.config.vocabSize,
+      maxLogprobs: this.maxLogprobs,
+      defaults: this.model.generation.defaults,
+    });
+    const promptTokenIds = await this.tokenizePrompt(prompt);
+    const maxTokens = this.checkLength(promptTokenIds.length, resolved.max_tokens);
+    const id = options.requestId ?? `req-${randomUUID()}`;
+    if (this.requests.has(id)) throw new ValidationError('request_id', `Request id ${id} is already in use`);
+    if (this.closed) throw new Error('nodellm: the engine is closed');
+
+    const request = new RequestState(id, promptTokenIds, resolved, this.tokenizer, () => this.abort(id));
+    this.requests.set(id, request);
+    const prompt32 = Int32Array.from(promptTokenIds);
+    for (let index = 0; index < resolved.n; index++) {
+      const seqId = this.nextSeqId++;
+      request.seqIds.push(seqId);
+      this.sequences.set(seqId, { request, index });
+      this.pendingAdds.push({ seqId, prompt: prompt32, request, index, maxTokens });
+    }
+    if (options.signal?.aborted) this.abort(id);
+    this.ensureLoop();
+    return request;
+  }
+
+  private async tokenizePrompt(prompt: PromptInput): Promise<number[]> {
+    let ids: number[];
+    if (typeof prompt === 'string') {
+      ids = await this.tokenizer.encode(prompt, { addSpecialTokens: true });
+    } else if (prompt && Array.isArray(prompt.promptTokenIds)) {
+      ids = [...prompt.promptTokenIds];
+      const vocab = this.model.config.vocabSize;
+      const bad = ids.find((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
+      if (bad !== undefined) throw new ValidationError('prompt', `Token id ${bad} in the prompt is outside the vocabulary [0, ${vocab - 1}]`);
+    } else {
+      throw new ValidationError('prompt', 'The prompt must be a string or { promptTokenIds: number[] }');
+    }
+    if (ids.length === 0) throw new ValidationError('prompt', 'The prompt is empty');
+    return ids;
+  }
+
+  /** The output budget of a prompt; throws when prompt + max_tokens exceeds maxModelLen. */
+  private checkLength(promptLen: number, maxTokens: number | null): number {
+    if (promptLen >= this.maxModelLen) {
+      throw new ValidationError(
+        'prompt',
+        `The prompt has ${promptLen} tokens, but this model's maximum context length is ${this.maxModelLen} tokens, which must also leave room for the output`,
+      );
+    }
+    if (maxTokens === null) return this.maxModelLen - promptLen;
+    if (promptLen + maxTokens > this.maxModelLen) {
+      throw new ValidationError(
+        'max_tokens',
+        `This model's maximum context length is ${this.maxModelLen} tokens. However, you requested ${promptLen + maxTokens} tokens (${promptLen} in the prompt, ${maxTokens} for the completion). Please reduce the prompt or max_tokens.`,
+      );
+    }
+    return maxTokens;
+  }
+
+  private ensureLoop(): void {
+    if (this.loop) return;
+    this.loop = this.runLoop().finally(() => {
+      this.loop = null;
+      if (this.pendingAdds.length > 0 || this.pendingAborts.length > 0) this.ensureLoop();
+    });
+  }
+
+  /** Hands queued adds and aborts to the native engine; only called while no step runs. */
+  private flushPending(): void {
+    for (const seqId of this.pendingAborts) {
+      this.native.abort(seqId);
+      this.forgetSequence(seqId);
+    }
+    this.pendingAborts = [];
+    const adds = this.pendingAdds;
+    this.pendingAdds = [];
+    for (const add of adds) {
+      if (!this.sequences.has(add.seqId)) continue; // aborted before it started
+      try {
+        this.native.addRequest(add.seqId, add.prompt, toNativeParams(add.request.params, add.maxTokens, add.index));
+      } catch (err) {
+        this.failRequest(add.request, err);
+      }
+    }
+  }
+
+  private async runLoop(): Promise<void> {
+    let inflight: Promise<NativeStepResult> | null = null;
+    for (;;) {
+      if (!inflight) {
+        this.flushPending();
+        if (!this.native.hasWork()) return;
+        inflight = this.native.step();
+      }
+      let result: NativeStepResult;
+      try {
+        result = await inflight;
+      } catch (err) {
+        inflight = null;
+        this.failAll(err);
+        continue;
+      }
+      // Start the next step first, then stream this one's tokens while it runs.
+      this.flushPending();
+      inflight = this.native.hasWork() ? this.native.step() : null;
+      this.processStep(result);
+      if (!inflight && !this.native.hasWork() && this.pendingAdds.length === 0 && this.pendingAborts.length === 0) return;
+    }
+  }
+
+  private processStep(result: NativeStepResult): void {
+    const touched = new Map<RequestState, SequenceOutput[]>();
+    if (result.promptLogprobs) this.collectPromptLogprobs(result);
+    for (let row = 0; row < result.seqIds.length; row++) {
+      const seqId = result.seqIds[row]!;
+      const entry = this.sequences.get(seqId);
+      if (!entry) continue; // aborted while the step ran
+      const { request, index } = entry;
+      const seq = request.sequences[index]!;
+      const nativeFinish = FINISH_REASONS[result.finishReasons[row]!] ?? null;
+      const logprob = request.params.logprobs === null ? null : this.tokenLogprob(result, row, request.params.logprobs);
+      const stoppedByString = seq.append(result.tokens[row]!, logprob, nativeFinish);
+      if (stoppedByString && !nativeFinish) this.pendingAborts.push(seqId);
+      else if (seq.finished) this.forgetSequence(seqId);
+      const list = touched.get(request) ?? [];
+      list.push(seq);
+      touched.set(request, list);
+    }
+    for (const [request, seqs] of touched) this.emit(request, seqs);
+  }
+
+  private tokenLogprob(result: NativeStepResult, row: number, k: number): TokenLogprob {
+    const top = [];
+    for (let j = 0; j < k && j < result.topK; j++) {
+      const token = result.topIds[row * result.topK + j]!;
+      if (token < 0) break;
+      top.push({ token, logprob: result.topLogprobs[row * result.topK + j]! });
+    }
+    return { token: result.tokens[row]!, logprob: result.logprobs[row]!, top };
+  }
+
+  private collectPromptLogprobs(result: NativeStepResult): void {
+    const p = result.promptLogprobs!;
+    for (let row = 0; row < p.seqIds.length; row++) {
+      const entry = this.sequences.get(p.seqIds[row]!);
+      const request = entry?.request;
+      if (!request?.promptLogprobs) continue;
+      const k = request.params.prompt_logprobs ?? 0;
+      const top = [];
+      for (let j = 0; j < k && j < p.topK; j++) top.push({ token: p.topIds[row * p.topK + j]!, logprob: p.topLogprobs[row * p.topK + j]! });
+      request.promptLogprobs[p.positions[row]!] = { token: p.tokens[row]!, logprob: p.logprobs[row]!, top };
+    }
+  }
+
+  /** Pushes the news of the given completions of a request to its stream. */
+  private emit(request: RequestState, seqs: SequenceOutput[]): void {
+    if (request.queue.isEnded) {
+      // The caller stopped listening; only the bookkeeping remains.
+      if (request.finished) this.requests.delete(request.id);
+      return;
+    }
+    const outputs = [...new Set(seqs)].sort((a, b) => a.index - b.index).map((s) => s.takeDelta());
+    const finished = request.finished;
+    const chunk: RequestChunk = { requestId: request.id, promptTokenIds: request.promptTokenIds, outputs, finished };
+    if (request.promptLogprobs && !request.promptLogprobsSent) {
+      chunk.promptLogprobs = request.promptLogprobs;
+      request.promptLogprobsSent = true;
+    }
+    request.queue.push(chunk);
+    if (finished) {
+      request.queue.end();
+      this.requests.delete(request.id);
+    }
+  }
+
+  private forgetSequence(seqId: number): void {
+    this.sequences.delete(seqId);
+  }
+
+  private failRequest(request: RequestState, error: unknown): void {
+    for (const seqId of request.seqIds) {
+      if (this.sequences.delete(seqId)) this.pendingAborts.push(seqId);
+    }
+    this.requests.delete(request.id);
+    request.queue.fail(error);
+  }
+
+  /** A step failed: every request in flight fails with the error; the engine serves new ones. */
+  private failAll(error: unknown): void {
+    for (const request of [...this.requests.values()]) this.failRequest(request, error);
+  }
+}

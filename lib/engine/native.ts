@@ -1,0 +1,170 @@
+// The N-API addon's surface, typed. Everything the native core exposes goes through this file.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeModelConfig {
+  architecture: string;
+  vocabSize: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  numHiddenLayers: number;
+  numAttentionHeads: number;
+  numKeyValueHeads: number;
+  headDim: number;
+  rmsNormEps: number;
+  ropeTheta: number;
+  ropeScaling:
+    | null
+    | { type: 'linear'; factor: number }
+    | {
+        type: 'llama3';
+        factor: number;
+        lowFreqFactor: number;
+        highFreqFactor: number;
+        originalMaxPositionEmbeddings: number;
+      };
+  maxPositionEmbeddings: number;
+  tieWordEmbeddings: boolean;
+  attentionBias: boolean;
+  mlpBias: boolean;
+}
+
+export interface NativeTensorInfo {
+  name: string;
+  dtype: string;
+  shape: number[];
+  file: number; // index into weightFiles
+  offset: number;
+  nbytes: number;
+}
+
+export interface NativeEngineConfig {
+  model: NativeModelConfig;
+  weightFiles: string[];
+  tensors: NativeTensorInfo[];
+  eosTokenIds: number[];
+  blockSize?: number;
+  numBlocks?: number; // 0: as many as kvCacheBytes holds
+  kvCacheBytes?: number;
+  maxNumSeqs?: number;
+  maxNumBatchedTokens?: number;
+  maxModelLen?: number;
+  maxLogprobs?: number;
+  numThreads?: number;
+  returnLogits?: boolean; // testing: each sampled row's raw logits come back in StepResult.logits
+}
+
+/** Sampling parameters as the native core takes them: validated, defaults applied. */
+export interface NativeSamplingParams {
+  temperature: number;
+  topP: number;
+  topK: number;
+  minP: number;
+  repetitionPenalty: number;
+  frequencyPenalty: number;
+  presencePenalty: number;
+  logitBias: [number, number][];
+  seed: bigint | number | null;
+  maxTokens: number;
+  minTokens: number;
+  stopTokenIds: number[];
+  ignoreEos: boolean;
+  logprobs: number; // -1: none
+  promptLogprobs: number; // -1: none
+}
+
+export const enum NativeFinishReason {
+  None = 0,
+  Stop = 1,
+  Length = 2,
+  Abort = 3,
+}
+
+export interface NativeLogprobRows {
+  logprobs: Float32Array;
+  topK: number;
+  topIds: Int32Array;
+  topLogprobs: Float32Array;
+}
+
+export interface NativePromptLogprobs extends NativeLogprobRows {
+  seqIds: Float64Array;
+  positions: Int32Array;
+  tokens: Int32Array;
+}
+
+/** One step's output: row i is the token sequence seqIds[i] got. */
+export interface NativeStepResult extends NativeLogprobRows {
+  seqIds: Float64Array;
+  tokens: Int32Array;
+  finishReasons: Uint8Array;
+  logits?: Float32Array;
+  promptLogprobs?: NativePromptLogprobs;
+  numScheduledTokens: number;
+  numPreempted: number;
+}
+
+export interface NativeEngineStats {
+  numRunning: number;
+  numWaiting: number;
+  numFreeBlocks: number;
+  numBlocks: number;
+  blockSize: number;
+  totalPreemptions: number;
+  backend: string;
+}
+
+export interface NativeEngine {
+  load(): Promise<void>;
+  addRequest(id: number, promptTokenIds: Int32Array, params: NativeSamplingParams): void;
+  abort(id: number): boolean;
+  step(): Promise<NativeStepResult>;
+  stats(): NativeEngineStats;
+  hasWork(): boolean;
+  close(): void;
+}
+
+export interface NativeSamplingRow {
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  repetitionPenalty?: number;
+  frequencyPenalty?: number;
+  presencePenalty?: number;
+  seed?: number;
+  outputPos?: number;
+  logprobs?: number;
+  history?: number[];
+  promptLen?: number;
+  logitBias?: [number, number][];
+}
+
+interface NativeAddon {
+  Engine: new (config: NativeEngineConfig) => NativeEngine;
+  testing: {
+    sampleLogits(logits: Float32Array, vocab: number, rows: NativeSamplingRow[]): NativeLogprobRows & { tokens: Int32Array };
+  };
+}
+
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('nodellm: cannot find the package root');
+    dir = parent;
+  }
+  return dir;
+}
+
+function loadAddon(): NativeAddon {
+  const path = join(packageRoot(), 'build', 'Release', 'nodellm.node');
+  if (!existsSync(path)) {
+    throw new Error(`nodellm: the native addon is not built (${path} is missing); run \`npm run build:native\``);
+  }
+  return createRequire(import.meta.url)(path) as NativeAddon;
+}
+
+export const addon: NativeAddon = loadAddon();

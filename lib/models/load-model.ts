@@ -1,0 +1,65 @@
+// Reads what the engine needs from a model directory (config, generation defaults, tensor
+// locations) and turns it, with the engine options, into the native engine's configuration.
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+import type { EngineOptions } from '../config/engine-options.js';
+import type { NativeEngineConfig } from '../engine/native.js';
+import { ModelLoadError } from '../errors.js';
+import { type GenerationConfig, type LlamaConfig, readGenerationConfig, readModelConfig } from './hf-config.js';
+import { type TensorEntry, readSafetensorsIndex } from './safetensors.js';
+
+export interface ModelFiles {
+  dir: string;
+  config: LlamaConfig;
+  generation: GenerationConfig;
+  tensors: TensorEntry[];
+}
+
+export async function readModelFiles(dir: string): Promise<ModelFiles> {
+  const abs = resolve(dir);
+  if (!existsSync(abs) || !statSync(abs).isDirectory()) {
+    throw new ModelLoadError(`Model directory ${abs} does not exist (nodellm loads local HF model directories)`);
+  }
+  try {
+    const [config, generation, tensors] = await Promise.all([
+      readModelConfig(abs),
+      readGenerationConfig(abs),
+      readSafetensorsIndex(abs),
+    ]);
+    return { dir: abs, config, generation, tensors };
+  } catch (err) {
+    throw new ModelLoadError((err as Error).message);
+  }
+}
+
+export function nativeEngineConfig(model: ModelFiles, options: EngineOptions, maxModelLen: number): NativeEngineConfig {
+  const files: string[] = [];
+  const fileIndex = new Map<string, number>();
+  const tensors = model.tensors.map((t) => {
+    let index = fileIndex.get(t.file);
+    if (index === undefined) {
+      index = files.length;
+      files.push(t.file);
+      fileIndex.set(t.file, index);
+    }
+    return { name: t.name, dtype: t.dtype, shape: t.shape, file: index, offset: t.offset, nbytes: t.nbytes };
+  });
+  const { torchDtype: _dtype, ...modelConfig } = model.config;
+  const maxNumSeqs = options.maxNumSeqs ?? 256;
+  return {
+    model: modelConfig,
+    weightFiles: files,
+    tensors,
+    eosTokenIds: model.generation.eosTokenIds,
+    blockSize: options.blockSize ?? 16,
+    numBlocks: options.numKvBlocks ?? 0,
+    kvCacheBytes: options.kvCacheBytes ?? 2 ** 30,
+    maxNumSeqs,
+    maxNumBatchedTokens: options.maxNumBatchedTokens ?? Math.max(2048, maxNumSeqs),
+    maxModelLen,
+    maxLogprobs: options.maxLogprobs ?? 20,
+    numThreads: options.numThreads ?? 0,
+    returnLogits: options.returnLogits ?? false,
+  };
+}

@@ -1,0 +1,117 @@
+// Backend: every operation the model and sampler need, over tensors the backend owns.
+//
+// One call of the model runs the whole batch of a step (prefills and decodes packed together as
+// rows); per-sequence metadata (positions, slot mapping, block tables, sampling parameters) lives
+// in backend tensors that the engine fills once per step, so no activation ever crosses to the
+// host and a CUDA backend can record the step in a graph over fixed buffers. The only results
+// that come back to the host are the sampled token ids and, when asked, logprobs.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "backend/tensor.h"
+
+namespace nodellm {
+
+// Attention over the paged KV cache for one step. Tensors hold one value per row ([n, 1]) unless
+// noted; the ints are bounds for sizing launches.
+struct AttentionBatch {
+  Tensor query_start;   // I32 [num_seqs + 1]: first row of each sequence's new tokens in q
+  Tensor seq_lens;      // I32 [num_seqs]: tokens in the sequence's context after this step
+  Tensor block_tables;  // I32 [num_seqs, max_blocks_per_seq]: KV block of each block index
+  int num_seqs = 0;
+  int max_query_len = 0;
+  int max_seq_len = 0;
+  int block_size = 16;
+  int num_heads = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;
+  float scale = 1.0f;
+};
+
+// Sampling parameters of each row of logits (one row per sequence that samples this step).
+struct SamplingBatch {
+  int num_rows = 0;
+  Tensor temperature;         // F32; 0 means greedy
+  Tensor top_k;               // I32; 0 or -1 means off
+  Tensor top_p;               // F32 in (0, 1]
+  Tensor min_p;               // F32 in [0, 1]
+  Tensor repetition_penalty;  // F32; 1 means off (applies to prompt and output tokens)
+  Tensor frequency_penalty;   // F32; 0 means off (output tokens)
+  Tensor presence_penalty;    // F32; 0 means off (output tokens)
+  Tensor seed;                // I64: the row's random stream ...
+  Tensor output_pos;          // I32: ... and the index of the token being drawn in it
+  Tensor num_logprobs;        // I32: -1 none, 0 the sampled token only, k the top k too
+  // Tokens each row has seen, for penalties: history[history_start[r] .. history_start[r+1]),
+  // of which the first prompt_len[r] are prompt tokens.
+  Tensor history_start;  // I32 [num_rows + 1]
+  Tensor prompt_len;     // I32 [num_rows]
+  Tensor history;        // I32 [total]
+  // Additive logit biases: logit_bias, and -inf on stop tokens while min_tokens is not reached.
+  Tensor bias_start;  // I32 [num_rows + 1]
+  Tensor bias_token;  // I32 [total]
+  Tensor bias_value;  // F32 [total]
+  bool any_penalties = false;
+  bool any_bias = false;
+  int max_logprobs = 0;  // columns of the top-k outputs
+};
+
+struct SamplerOutput {
+  Tensor tokens;        // I32 [rows]
+  Tensor logprobs;      // F32 [rows]: raw (unprocessed) logprob of the sampled token
+  Tensor top_ids;       // I32 [rows, max_logprobs]
+  Tensor top_logprobs;  // F32 [rows, max_logprobs]
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+
+  // Memory. Tensors from alloc() stay valid until release() or the backend's destruction.
+  virtual Tensor alloc(DType dtype, int64_t rows, int64_t cols) = 0;
+  virtual void release(const Tensor& tensor) = 0;
+  // The dtype weights of a checkpoint dtype are kept in (the CPU reference computes in float32).
+  virtual DType weight_dtype(DType checkpoint_dtype) const = 0;
+  // Copies rows*cols host values of src_dtype into dst (any row stride), converting the dtype.
+  virtual void upload(const Tensor& dst, const void* src, DType src_dtype) = 0;
+  // Copies a tensor's rows to contiguous host memory of the same dtype.
+  virtual void download(void* dst, const Tensor& src) = 0;
+  virtual void synchronize() = 0;
+
+  // Model operations; rows are tokens.
+  virtual void embedding(const Tensor& out, const Tensor& table, const Tensor& ids) = 0;
+  virtual void rmsnorm(const Tensor& out, const Tensor& x, const Tensor& weight, float eps) = 0;
+  // residual += x, then out = rmsnorm(residual) * weight: the residual stream of a decoder.
+  virtual void add_rmsnorm(const Tensor& residual, const Tensor& x, const Tensor& out,
+                           const Tensor& weight, float eps) = 0;
+  // out = x @ weight^T (+ bias); weight is [out_features, in_features] as in nn.Linear.
+  virtual void linear(const Tensor& out, const Tensor& x, const Tensor& weight,
+                      const Tensor* bias) = 0;
+  // Rotary embedding in place, neox style (halves), from a [max_pos, head_dim] table whose first
+  // half of each row is cos and second half sin of the position's angles.
+  virtual void rope(const Tensor& q, const Tensor& k, const Tensor& positions,
+                    const Tensor& cos_sin, int head_dim) = 0;
+  // k_cache[slot[i]] = k[i], v_cache[slot[i]] = v[i]; caches are [num_blocks * block_size, kv_dim].
+  virtual void kv_write(const Tensor& k, const Tensor& v, const Tensor& k_cache,
+                        const Tensor& v_cache, const Tensor& slot_mapping) = 0;
+  // Causal attention of each sequence's new query rows over its whole cached context.
+  virtual void paged_attention(const Tensor& out, const Tensor& q, const Tensor& k_cache,
+                               const Tensor& v_cache, const AttentionBatch& batch) = 0;
+  // out = silu(gate) * up, where gate_up = [gate | up] along columns.
+  virtual void silu_mul(const Tensor& out, const Tensor& gate_up) = 0;
+  // out[i] = x[rows[i]]
+  virtual void gather_rows(const Tensor& out, const Tensor& x, const Tensor& rows) = 0;
+
+  // Sampling over float32 logits [rows, vocab]; logits are modified in place.
+  virtual void sample(const Tensor& logits, const SamplingBatch& batch,
+                      const SamplerOutput& out) = 0;
+  // Log-softmax of each row: the logprob of targets[r] and the top k (prompt logprobs).
+  virtual void logprobs(const Tensor& logits, const Tensor& targets, int k,
+                        const Tensor& target_logprobs, const Tensor& top_ids,
+                        const Tensor& top_logprobs) = 0;
+};
+
+std::unique_ptr<Backend> make_cpu_backend(int num_threads);
+
+}  // namespace nodellm

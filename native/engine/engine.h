@@ -1,0 +1,81 @@
+// LLMEngine: the native core's top level. It owns the backend, the model, the KV cache's block
+// manager, the scheduler and the model runner, and advances every request by one step at a time.
+// It decides which sequences run and stops them on token-level conditions (EOS, stop token ids,
+// max_tokens, the model length); everything about text (detokenizing, stop strings, streaming)
+// happens in TypeScript.
+#pragma once
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "engine/model_runner.h"
+#include "engine/scheduler.h"
+#include "model/llama.h"
+#include "model/weight_source.h"
+
+namespace nodellm {
+
+struct EngineConfig {
+  ModelConfig model;
+  std::vector<std::string> weight_files;
+  std::vector<TensorInfo> tensors;
+  std::vector<int32_t> eos_token_ids;
+  int block_size = 16;
+  int num_blocks = 0;                   // 0: as many as kv_cache_bytes holds
+  int64_t kv_cache_bytes = 1ll << 30;
+  int max_num_seqs = 256;
+  int max_num_batched_tokens = 2048;
+  int max_model_len = 2048;
+  int max_logprobs = 20;
+  int num_threads = 0;                  // 0: one per hardware thread
+  bool return_logits = false;           // testing only
+};
+
+struct StepOutput {
+  std::vector<int64_t> seq_ids;        // one entry per sequence that got a token this step
+  std::vector<int32_t> tokens;
+  std::vector<uint8_t> finish_reasons;  // FinishReason
+  SampledRows sampled;                  // logprobs / logits of the same rows
+  PromptLogprobRows prompt_logprobs;
+  int num_scheduled_tokens = 0;
+  int num_preempted = 0;
+};
+
+struct EngineStats {
+  int num_running = 0;
+  int num_waiting = 0;
+  int num_free_blocks = 0;
+  int num_blocks = 0;
+  int block_size = 0;
+  int64_t total_preemptions = 0;
+};
+
+class LLMEngine {
+ public:
+  explicit LLMEngine(const EngineConfig& config);
+  ~LLMEngine();
+
+  void add_request(int64_t id, std::vector<int32_t> prompt, const SamplingParams& params);
+  bool abort(int64_t id);
+  bool has_work() const { return scheduler_->has_work(); }
+  StepOutput step();
+  EngineStats stats() const;
+  const EngineConfig& config() const { return config_; }
+  std::string backend_name() const { return backend_->name(); }
+
+ private:
+  FinishReason finish_reason(const Sequence& seq) const;
+
+  EngineConfig config_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<WeightSource> weights_;
+  std::unique_ptr<LlamaModel> model_;
+  std::unique_ptr<BlockManager> blocks_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<ModelRunner> runner_;
+  std::mt19937_64 seed_source_;
+};
+
+}  // namespace nodellm

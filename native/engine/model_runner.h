@@ -1,0 +1,70 @@
+// The model runner turns a scheduled step into backend work: it packs the step's tokens, positions,
+// KV slots, block tables and sampling parameters into backend tensors (allocated once for the
+// largest step), runs the model, computes logits only for the rows that need them, samples, and
+// copies back the sampled ids and requested logprobs, the step's only transfer to the host.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "backend/backend.h"
+#include "engine/block_manager.h"
+#include "engine/sampling_inputs.h"
+#include "engine/scheduler.h"
+#include "model/llama.h"
+
+namespace nodellm {
+
+struct RunnerConfig {
+  int max_num_seqs = 256;
+  int max_num_batched_tokens = 2048;
+  int max_model_len = 2048;
+  int block_size = 16;
+  int num_blocks = 0;
+  int max_logprobs = 20;
+  bool return_logits = false;  // testing: copy each sampled row's raw logits back
+};
+
+// What a step produced, row by row: one row per sequence that sampled a token.
+struct SampledRows {
+  std::vector<Sequence*> seqs;
+  SamplingResult result;       // tokens, and logprobs where asked (raw logprob; top k ids)
+  std::vector<float> logits;   // [rows, vocab], only with return_logits
+};
+
+// Prompt logprobs computed this step: one row per prompt token scored.
+struct PromptLogprobRows {
+  std::vector<int64_t> seq_ids;
+  std::vector<int32_t> positions;  // index of the scored token in the prompt
+  std::vector<int32_t> tokens;
+  std::vector<float> logprobs;
+  int top_k = 0;
+  std::vector<int32_t> top_ids;
+  std::vector<float> top_logprobs;
+};
+
+class ModelRunner {
+ public:
+  ModelRunner(Backend& backend, LlamaModel& model, RunnerConfig config);
+  ~ModelRunner();
+
+  void run(const SchedulerOutput& step, const BlockManager& blocks, SampledRows& sampled,
+           PromptLogprobRows& prompt_logprobs);
+
+ private:
+  struct Staging;  // backend tensors for step inputs, sized for the largest step
+  void upload_inputs(const SchedulerOutput& step, const BlockManager& blocks);
+  void sample(const SchedulerOutput& step, SampledRows& sampled);
+  void score_prompts(const SchedulerOutput& step, PromptLogprobRows& out);
+
+  Backend& backend_;
+  LlamaModel& model_;
+  RunnerConfig config_;
+  int max_blocks_per_seq_;
+  Activations activations_;
+  std::vector<KvCache> caches_;
+  std::unique_ptr<Staging> staging_;
+  SamplingInputs sampling_;
+  ForwardInputs inputs_;
+};
+
+}  // namespace nodellm
