@@ -16,8 +16,9 @@ Tensor CpuBackend::alloc(DType dtype, int64_t rows, int64_t cols) {
   NODELLM_CHECK(rows >= 0 && cols >= 0, "alloc of a negative shape");
   size_t bytes = static_cast<size_t>(rows * cols) * dtype_size(dtype);
   // Over-allocate so the data can start on a 64-byte boundary, and keep at least one byte so
-  // empty tensors still have a distinct address.
-  auto block = std::unique_ptr<char[]>(new char[bytes + 64]());
+  // empty tensors still have a distinct address. Left uninitialised: the KV cache and workspaces
+  // are large, and untouched pages cost nothing until a step writes them.
+  auto block = std::unique_ptr<char[]>(new char[bytes + 64]);
   void* raw = block.get();
   auto aligned = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(raw) + 63) & ~uintptr_t{63});
   allocations_.emplace(aligned, std::move(block));
