@@ -97,7 +97,7 @@ const schema = z
     frequency_penalty: optional(finite.min(-2, 'must be in [-2, 2]').max(2, 'must be in [-2, 2]')),
     repetition_penalty: optional(finite.gt(0, 'must be greater than 0')),
     logit_bias: optional(z.record(z.string(), finite.min(-100, 'must be in [-100, 100]').max(100, 'must be in [-100, 100]'))),
-    seed: optional(z.union([int, z.bigint()])),
+    seed: optional(z.union([int, z.bigint()], { error: 'must be an integer' })),
     max_tokens: optional(int.min(1, 'must be at least 1')),
     min_tokens: optional(int.min(0, 'must be at least 0')),
     stop: optional(z.union([z.string(), z.array(z.string())])),
