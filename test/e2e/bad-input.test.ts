@@ -96,7 +96,7 @@ describe('requests that are rejected', () => {
   ];
 
   it.each(cases)('%s', async (_name, call, field, message) => {
-    const error = await call().catch((e) => e);
+    const error = (await call().catch((e: unknown) => e)) as ValidationError;
     expect(error).toBeInstanceOf(ValidationError);
     expect(error.field).toBe(field);
     expect(error.message).toMatch(message);
