@@ -1,0 +1,63 @@
+// Writes the models and the engine's logits for the transformers parity check (scripts/hf_parity.py),
+// run on the GPU machine where transformers is installed:
+//   npx tsx scripts/hf-parity-prepare.ts OUT_DIR
+// For each model variant: a safetensors directory, and for 4 prompts of different lengths the
+// engine's logits at the last prompt position and after each of 32 greedy decode steps (float32,
+// row-major), plus a manifest with the token sequences.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { addon } from '../lib/engine/native.js';
+import { nativeEngineConfig, readModelFiles } from '../lib/models/load-model.js';
+import { type RandomModelOptions, writeRandomLlamaModel } from '../lib/models/random-model.js';
+import { drain, greedy, seededInts } from '../test/helpers/native-engine.js';
+
+const out = process.argv[2] ?? '/tmp/nodellm-parity';
+const DECODE_STEPS = 32;
+const variants: { name: string; model: RandomModelOptions }[] = [
+  { name: 'default', model: { seed: 1 } },
+  {
+    name: 'gqa4-bias-untied-linear-fp16-sharded',
+    model: {
+      seed: 2, dtype: 'float16', shards: 3,
+      config: {
+        vocab_size: 2000, hidden_size: 96, num_attention_heads: 8, num_key_value_heads: 2, head_dim: 32,
+        intermediate_size: 160, attention_bias: true, mlp_bias: true, tie_word_embeddings: false,
+        rope_scaling: { rope_type: 'linear', factor: 2 }, rope_theta: 10000,
+      },
+    },
+  },
+];
+
+const manifest: unknown[] = [];
+for (const variant of variants) {
+  const dir = join(out, variant.name);
+  mkdirSync(dir, { recursive: true });
+  writeRandomLlamaModel(dir, variant.model);
+  const model = await readModelFiles(dir);
+  const vocab = model.config.vocabSize;
+  const engine = new addon.Engine(nativeEngineConfig(model, { returnLogits: true, maxNumSeqs: 8, numKvBlocks: 64 }, 256));
+  await engine.load();
+  const prompts = [1, 7, 33, 64].map((n, i) => seededInts(500 + i, n, vocab));
+  prompts.forEach((p, i) => engine.addRequest(i + 1, Int32Array.from(p), greedy(DECODE_STEPS + 1)));
+  const rows = prompts.map(() => [] as Float32Array[]);
+  const tokens = prompts.map(() => [] as number[]);
+  await drain(engine, (r) => {
+    for (let row = 0; row < r.seqIds.length; row++) {
+      const i = r.seqIds[row]! - 1;
+      rows[i]!.push(r.logits!.slice(row * vocab, (row + 1) * vocab));
+      tokens[i]!.push(r.tokens[row]!);
+    }
+  });
+  engine.close();
+  const sequences = prompts.map((prompt, i) => {
+    const file = `${variant.name}-seq${i}.f32`;
+    const all = new Float32Array(rows[i]!.length * vocab);
+    rows[i]!.forEach((r, j) => all.set(r, j * vocab));
+    writeFileSync(join(out, file), all);
+    return { prompt, generated: tokens[i], logits_file: file, rows: rows[i]!.length };
+  });
+  manifest.push({ name: variant.name, dir, vocab, sequences });
+}
+writeFileSync(join(out, 'manifest.json'), JSON.stringify(manifest));
+console.log(`wrote ${out}/manifest.json`);
