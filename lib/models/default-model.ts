@@ -11,7 +11,7 @@ export const DEFAULT_MODEL_NAME = 'nodellm/tiny-random-llama3';
 
 // Bump the version whenever the generator's output changes (weights, config or tokenizer), so
 // caches written by an older nodellm are not mistaken for the new model.
-const DEFAULT_MODEL_DIR = 'tiny-random-llama3-v1';
+const DEFAULT_MODEL_DIR = 'tiny-random-llama3-v2';
 const DEFAULT_MODEL_SEED = 1;
 
 export function defaultCacheDir(): string {

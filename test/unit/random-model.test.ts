@@ -31,7 +31,7 @@ function sha256s(dir: string): Record<string, string> {
 // The default model's weights, pinned: the same bytes must come out on every machine. If the
 // generator changes on purpose, update these and bump the cache version in default-model.ts.
 const DEFAULT_MODEL_SHA256 = {
-  'config.json': '7c80dd3dbd83c2275cba986a2cbeb97a08dc57ad133c2ce126f24a5b6bf048df',
+  'config.json': '02e87e0183f5409fc57911ddb94769e07c3bd47e72ca4aaeff5124962a917308',
   'model.safetensors': '584f433b842b5fbfa1d3379a47ccab07a5c010d8b0fef539d5afa57fffe5cbed',
 };
 
@@ -132,8 +132,8 @@ describe('writeRandomLlamaModel', () => {
     expect(await readModelConfig(dir)).toEqual({
       architecture: 'LlamaForCausalLM', vocabSize: 1000, hiddenSize: 64, intermediateSize: 192, numHiddenLayers: 2,
       numAttentionHeads: 4, numKeyValueHeads: 2, headDim: 16, rmsNormEps: 1e-5, ropeTheta: 500000,
-      ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 },
-      maxPositionEmbeddings: 4096, tieWordEmbeddings: true, attentionBias: false, mlpBias: false, torchDtype: 'bfloat16',
+      ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 2048 },
+      maxPositionEmbeddings: 8192, tieWordEmbeddings: true, attentionBias: false, mlpBias: false, torchDtype: 'bfloat16',
     });
     expect(await readGenerationConfig(dir)).toEqual({ bosTokenId: 128000, eosTokenIds: [128001, 128009], defaults: {} });
   });
@@ -193,8 +193,8 @@ describe('the default model', () => {
 
   it('is generated once into the cache and then reused', async () => {
     expect(DEFAULT_MODEL_NAME).toBe('nodellm/tiny-random-llama3');
-    expect(modelDir).toBe(path.join(cacheDir, 'models', 'tiny-random-llama3-v1'));
-    expect(fs.readdirSync(path.join(cacheDir, 'models'))).toEqual(['tiny-random-llama3-v1']); // no temp dir left
+    expect(modelDir).toBe(path.join(cacheDir, 'models', 'tiny-random-llama3-v2'));
+    expect(fs.readdirSync(path.join(cacheDir, 'models'))).toEqual(['tiny-random-llama3-v2']); // no temp dir left
     expect(sha256s(modelDir)).toMatchObject(DEFAULT_MODEL_SHA256);
     const before = fs.statSync(path.join(modelDir, 'model.safetensors')).mtimeMs;
     expect(await ensureDefaultModel({ cacheDir })).toBe(modelDir);
