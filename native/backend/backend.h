@@ -63,6 +63,14 @@ struct SamplerOutput {
   Tensor top_logprobs;  // F32 [rows, max_logprobs]
 };
 
+// A weight matrix prepared for linear(), in the backend's own layout (the CPU backend packs it
+// transposed; a GPU backend may keep it as loaded, or attach GEMM descriptors).
+struct LinearWeight {
+  Tensor data;
+  int64_t out_features = 0;
+  int64_t in_features = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -85,8 +93,11 @@ class Backend {
   // residual += x, then out = rmsnorm(residual) * weight: the residual stream of a decoder.
   virtual void add_rmsnorm(const Tensor& residual, const Tensor& x, const Tensor& out,
                            const Tensor& weight, float eps) = 0;
-  // out = x @ weight^T (+ bias); weight is [out_features, in_features] as in nn.Linear.
-  virtual void linear(const Tensor& out, const Tensor& x, const Tensor& weight,
+  // Turns an nn.Linear weight [out_features, in_features] into the backend's layout for
+  // linear(); the returned tensor is the backend's (the input may be released afterwards).
+  virtual LinearWeight prepare_linear(const Tensor& weight) = 0;
+  // out = x @ weight^T (+ bias)
+  virtual void linear(const Tensor& out, const Tensor& x, const LinearWeight& weight,
                       const Tensor* bias) = 0;
   // Rotary embedding in place, neox style (halves), from a [max_pos, head_dim] table whose first
   // half of each row is cos and second half sin of the position's angles.

@@ -35,6 +35,24 @@ Tensor LlamaModel::load(const WeightSource& w, const std::vector<std::string>& n
   return t;
 }
 
+// The backend's layout of a linear weight (the tensor `loaded` stays as it is).
+LinearWeight LlamaModel::prepare(const Tensor& loaded) {
+  LinearWeight w = backend_.prepare_linear(loaded);
+  if (w.data.data != loaded.data) owned_.push_back(w.data);
+  return w;
+}
+
+// Loads a linear weight and keeps only the backend's layout of it.
+LinearWeight LlamaModel::load_linear(const WeightSource& w, const std::vector<std::string>& names,
+                                     const std::vector<int64_t>& rows, int64_t cols) {
+  const Tensor loaded = load(w, names, rows, cols);
+  owned_.pop_back();  // load() registered it; from here it is either prepared's data or released
+  LinearWeight prepared = backend_.prepare_linear(loaded);
+  owned_.push_back(prepared.data);
+  if (prepared.data.data != loaded.data) backend_.release(loaded);
+  return prepared;
+}
+
 LlamaModel::LlamaModel(Backend& backend, const ModelConfig& config, const WeightSource& w,
                        int max_positions)
     : backend_(backend), config_(config) {
@@ -47,11 +65,11 @@ LlamaModel::LlamaModel(Backend& backend, const ModelConfig& config, const Weight
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     Layer l;
     l.input_norm = load(w, {layer_name(i, "input_layernorm.weight")}, {hidden}, 0);
-    l.qkv = load(w,
+    l.qkv = load_linear(w,
                  {layer_name(i, "self_attn.q_proj.weight"), layer_name(i, "self_attn.k_proj.weight"),
                   layer_name(i, "self_attn.v_proj.weight")},
                  {q, kv, kv}, hidden);
-    l.o = load(w, {layer_name(i, "self_attn.o_proj.weight")}, {hidden}, q);
+    l.o = load_linear(w, {layer_name(i, "self_attn.o_proj.weight")}, {hidden}, q);
     if (c.attention_bias) {
       l.qkv_bias = load(w,
                         {layer_name(i, "self_attn.q_proj.bias"), layer_name(i, "self_attn.k_proj.bias"),
@@ -60,9 +78,9 @@ LlamaModel::LlamaModel(Backend& backend, const ModelConfig& config, const Weight
       l.o_bias = load(w, {layer_name(i, "self_attn.o_proj.bias")}, {hidden}, 0);
     }
     l.post_norm = load(w, {layer_name(i, "post_attention_layernorm.weight")}, {hidden}, 0);
-    l.gate_up = load(w, {layer_name(i, "mlp.gate_proj.weight"), layer_name(i, "mlp.up_proj.weight")},
+    l.gate_up = load_linear(w, {layer_name(i, "mlp.gate_proj.weight"), layer_name(i, "mlp.up_proj.weight")},
                      {inter, inter}, hidden);
-    l.down = load(w, {layer_name(i, "mlp.down_proj.weight")}, {hidden}, inter);
+    l.down = load_linear(w, {layer_name(i, "mlp.down_proj.weight")}, {hidden}, inter);
     if (c.mlp_bias) {
       l.gate_up_bias = load(w, {layer_name(i, "mlp.gate_proj.bias"), layer_name(i, "mlp.up_proj.bias")},
                             {inter, inter}, 0);
@@ -71,11 +89,9 @@ LlamaModel::LlamaModel(Backend& backend, const ModelConfig& config, const Weight
     layers_.push_back(l);
   }
   final_norm_ = load(w, {"model.norm.weight"}, {hidden}, 0);
-  if (c.tie_word_embeddings) {
-    lm_head_ = embed_;
-  } else {
-    lm_head_ = load(w, {"lm_head.weight"}, {vocab}, hidden);
-  }
+  // Tied embeddings: the LM head is prepared from the embedding table, which stays as it is for
+  // the embedding lookup.
+  lm_head_ = c.tie_word_embeddings ? prepare(embed_) : load_linear(w, {"lm_head.weight"}, {vocab}, hidden);
 
   std::vector<float> table = rope_cos_sin_table(c, max_positions);
   rope_table_ = backend_.alloc(DType::F32, max_positions, c.head_dim);

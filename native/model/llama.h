@@ -52,14 +52,19 @@ class LlamaModel {
 
  private:
   struct Layer {
-    Tensor input_norm, qkv, qkv_bias, o, o_bias, post_norm, gate_up, gate_up_bias, down, down_bias;
+    Tensor input_norm, qkv_bias, o_bias, post_norm, gate_up_bias, down_bias;
+    LinearWeight qkv, o, gate_up, down;
   };
   Tensor load(const WeightSource& w, const std::vector<std::string>& names,
               const std::vector<int64_t>& rows, int64_t cols);
+  LinearWeight load_linear(const WeightSource& w, const std::vector<std::string>& names,
+                           const std::vector<int64_t>& rows, int64_t cols);
+  LinearWeight prepare(const Tensor& loaded);
 
   Backend& backend_;
   ModelConfig config_;
-  Tensor embed_, final_norm_, lm_head_, rope_table_;
+  Tensor embed_, final_norm_, rope_table_;
+  LinearWeight lm_head_;
   std::vector<Layer> layers_;
   std::vector<Tensor> owned_;
 };

@@ -26,7 +26,8 @@ class CpuBackend final : public Backend {
   void rmsnorm(const Tensor& out, const Tensor& x, const Tensor& weight, float eps) override;
   void add_rmsnorm(const Tensor& residual, const Tensor& x, const Tensor& out,
                    const Tensor& weight, float eps) override;
-  void linear(const Tensor& out, const Tensor& x, const Tensor& weight,
+  LinearWeight prepare_linear(const Tensor& weight) override;
+  void linear(const Tensor& out, const Tensor& x, const LinearWeight& weight,
               const Tensor* bias) override;
   void rope(const Tensor& q, const Tensor& k, const Tensor& positions, const Tensor& cos_sin,
             int head_dim) override;

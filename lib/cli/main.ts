@@ -1,0 +1,56 @@
+// The `nodellm` command line: `nodellm serve` starts the OpenAI-compatible server.
+import { Command, InvalidArgumentError } from 'commander';
+
+import { LLM } from '../llm.js';
+import { createServer } from '../server/app.js';
+
+const integer = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
+  return n;
+};
+
+const program = new Command('nodellm').description('LLM inference engine and OpenAI-compatible server for Node.js');
+
+program
+  .command('serve')
+  .description('serve a model over the OpenAI API (default: the embedded tiny model)')
+  .option('--model <dir>', 'local HF model directory', process.env.MODEL_NAME)
+  .option('--served-model-name <name>', 'model name reported by the API', process.env.OPENAI_SERVED_MODEL_NAME_OVERRIDE)
+  .option('--host <host>', 'address to listen on', '0.0.0.0')
+  .option('--port <port>', 'port to listen on', integer('--port'), Number(process.env.PORT ?? 8000))
+  .option('--max-model-len <n>', 'longest prompt + output in tokens', integer('--max-model-len'))
+  .option('--max-num-seqs <n>', 'most sequences per step', integer('--max-num-seqs'))
+  .option('--max-num-batched-tokens <n>', 'most tokens per step', integer('--max-num-batched-tokens'))
+  .option('--device <device>', 'auto or cpu', 'auto')
+  .action(async (opts) => {
+    const started = Date.now();
+    const llm = await LLM.load({
+      ...(opts.model && { model: opts.model }),
+      ...(opts.servedModelName && { servedModelName: opts.servedModelName }),
+      ...(opts.maxModelLen && { maxModelLen: opts.maxModelLen }),
+      ...(opts.maxNumSeqs && { maxNumSeqs: opts.maxNumSeqs }),
+      ...(opts.maxNumBatchedTokens && { maxNumBatchedTokens: opts.maxNumBatchedTokens }),
+      device: opts.device,
+    });
+    const app = createServer(llm);
+    const stats = llm.stats();
+    await app.listen({ host: opts.host, port: opts.port });
+    console.log(
+      `nodellm serving ${llm.modelName} on http://${opts.host}:${opts.port} | device ${stats.backend} | ` +
+        `KV cache ${stats.numBlocks} blocks x ${stats.blockSize} tokens | max_model_len ${llm.engine.maxModelLen} | ` +
+        `ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
+    const shutdown = async () => {
+      await app.close();
+      await llm.close();
+      process.exit(0);
+    };
+    process.once('SIGINT', shutdown);
+    process.once('SIGTERM', shutdown);
+  });
+
+program.parseAsync().catch((error: Error) => {
+  console.error(`nodellm: ${error.message}`);
+  process.exit(1);
+});

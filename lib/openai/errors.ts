@@ -1,0 +1,28 @@
+// Errors in the OpenAI API's format: {"error": {"message", "type", "param", "code"}} with the
+// HTTP status that goes with them.
+import { ModelLoadError, ValidationError } from '../errors.js';
+
+export class OpenAIError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly type: string = 'invalid_request_error',
+    readonly param: string | null = null,
+    readonly code: string | null = null,
+  ) {
+    super(message);
+  }
+
+  toJSON() {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
+}
+
+/** Any error from the engine or validation, as an OpenAIError (unknown errors become 500s). */
+export function toOpenAIError(error: unknown): OpenAIError {
+  if (error instanceof OpenAIError) return error;
+  if (error instanceof ValidationError) return new OpenAIError(400, error.message, 'invalid_request_error', error.field);
+  if (error instanceof ModelLoadError) return new OpenAIError(500, error.message, 'server_error');
+  const message = error instanceof Error ? error.message : String(error);
+  return new OpenAIError(500, message, 'server_error');
+}

@@ -1,0 +1,79 @@
+// The OpenAI-compatible HTTP server (fastify): /v1/models, /v1/completions,
+// /v1/chat/completions (JSON or SSE), /health. Every error leaves as an OpenAI error object.
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+
+import type { LLM } from '../llm.js';
+import { startChat } from '../openai/chat.js';
+import { startCompletion } from '../openai/completions.js';
+import { OpenAIError, toOpenAIError } from '../openai/errors.js';
+import { sendStream } from './sse.js';
+
+export interface ServerOptions {
+  /** Largest accepted request body in bytes. Default 32 MiB. */
+  bodyLimit?: number;
+  logger?: boolean;
+}
+
+/** An AbortSignal that fires when the client goes away before the response is complete. */
+function disconnectSignal(request: FastifyRequest, reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.on('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+  request.raw.on('aborted', () => controller.abort());
+  return controller.signal;
+}
+
+type Started = { json: unknown } | { stream: AsyncIterable<unknown> };
+
+async function respond(reply: FastifyReply, started: Started, signal: AbortSignal) {
+  if ('json' in started) return reply.send(started.json);
+  await sendStream(reply, started.stream, signal);
+  return reply;
+}
+
+export function createServer(llm: LLM, options: ServerOptions = {}): FastifyInstance {
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit: options.bodyLimit ?? 32 * 1024 * 1024 });
+
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
+    let e = toOpenAIError(error);
+    // fastify's own errors: malformed JSON, oversize body, wrong content type.
+    if (!(error instanceof OpenAIError) && error.statusCode && error.statusCode < 500) {
+      e = new OpenAIError(error.statusCode, error.message, 'invalid_request_error', null, error.code ?? null);
+    }
+    reply.status(e.status).send(e.toJSON());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const e = new OpenAIError(404, `Route ${request.method} ${request.url} not found`, 'invalid_request_error', null, 'not_found');
+    reply.status(404).send(e.toJSON());
+  });
+
+  app.get('/health', async () => ({}));
+
+  app.get('/v1/models', async () => ({
+    object: 'list',
+    data: [
+      {
+        id: llm.modelName,
+        object: 'model',
+        created: Math.floor(Date.now() / 1000),
+        owned_by: 'nodellm',
+        root: llm.engine.model.dir,
+        parent: null,
+        max_model_len: llm.engine.maxModelLen,
+      },
+    ],
+  }));
+
+  app.post('/v1/completions', async (request, reply) => {
+    const signal = disconnectSignal(request, reply);
+    return respond(reply, await startCompletion({ engine: llm.engine, body: request.body, signal }), signal);
+  });
+
+  app.post('/v1/chat/completions', async (request, reply) => {
+    const signal = disconnectSignal(request, reply);
+    return respond(reply, await startChat({ llm, body: request.body, signal }), signal);
+  });
+
+  return app;
+}
