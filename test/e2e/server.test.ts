@@ -6,6 +6,8 @@ import type { LLM } from '../../lib/llm.js';
 import { createServer } from '../../lib/server/app.js';
 import { loadTestLLM } from '../helpers/test-llm.js';
 
+type OpenAIErrorBody = { error: { message: string; code: string | null } };
+
 let llm: LLM;
 let app: ReturnType<typeof createServer>;
 let client: OpenAI;
@@ -124,10 +126,10 @@ describe('errors', () => {
   it('malformed JSON and unknown routes get OpenAI error objects', async () => {
     const bad = await fetch(`${baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{nope' });
     expect(bad.status).toBe(400);
-    expect((await bad.json()).error.message).toBeTruthy();
+    expect(((await bad.json()) as OpenAIErrorBody).error.message).toBeTruthy();
     const missing = await fetch(`${baseURL}/nothing-here`);
     expect(missing.status).toBe(404);
-    expect((await missing.json()).error.code).toBe('not_found');
+    expect(((await missing.json()) as OpenAIErrorBody).error.code).toBe('not_found');
   });
 
   it('a prompt too long for the model is a 400', async () => {
