@@ -22,6 +22,8 @@ program
   .option('--max-model-len <n>', 'longest prompt + output in tokens', integer('--max-model-len'))
   .option('--max-num-seqs <n>', 'most sequences per step', integer('--max-num-seqs'))
   .option('--max-num-batched-tokens <n>', 'most tokens per step', integer('--max-num-batched-tokens'))
+  .option('--block-size <n>', 'tokens per KV-cache block: 8, 16 or 32', integer('--block-size'))
+  .option('--chat-template <template>', 'chat template (or a path to one) replacing the model\'s', process.env.CUSTOM_CHAT_TEMPLATE)
   .option('--device <device>', 'auto or cpu', 'auto')
   .action(async (opts) => {
     const started = Date.now();
@@ -31,13 +33,17 @@ program
       ...(opts.maxModelLen && { maxModelLen: opts.maxModelLen }),
       ...(opts.maxNumSeqs && { maxNumSeqs: opts.maxNumSeqs }),
       ...(opts.maxNumBatchedTokens && { maxNumBatchedTokens: opts.maxNumBatchedTokens }),
+      ...(opts.blockSize && { blockSize: opts.blockSize }),
+      ...(opts.chatTemplate && { chatTemplate: opts.chatTemplate }),
       device: opts.device,
     });
     const app = createServer(llm);
     const stats = llm.stats();
     await app.listen({ host: opts.host, port: opts.port });
     console.log(
-      `nodellm serving ${llm.modelName} on http://${opts.host}:${opts.port} | device ${stats.backend} | ` +
+      `nodellm serving ${llm.modelName} on http://${opts.host}:${opts.port} | device ${stats.backend}` +
+        (opts.device === 'auto' ? ' (auto: this build has no CUDA backend)' : '') +
+        ' | ' +
         `KV cache ${stats.numBlocks} blocks x ${stats.blockSize} tokens | max_model_len ${llm.engine.maxModelLen} | ` +
         `ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
