@@ -4,32 +4,10 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export interface NativeModelConfig {
-  architecture: string;
-  vocabSize: number;
-  hiddenSize: number;
-  intermediateSize: number;
-  numHiddenLayers: number;
-  numAttentionHeads: number;
-  numKeyValueHeads: number;
-  headDim: number;
-  rmsNormEps: number;
-  ropeTheta: number;
-  ropeScaling:
-    | null
-    | { type: 'linear'; factor: number }
-    | {
-        type: 'llama3';
-        factor: number;
-        lowFreqFactor: number;
-        highFreqFactor: number;
-        originalMaxPositionEmbeddings: number;
-      };
-  maxPositionEmbeddings: number;
-  tieWordEmbeddings: boolean;
-  attentionBias: boolean;
-  mlpBias: boolean;
-}
+import type { LlamaConfig } from '../models/hf-config.js';
+
+/** The model's shape as config.json gives it (parsed in lib/models/hf-config.ts). */
+export type NativeModelConfig = Omit<LlamaConfig, 'torchDtype'>;
 
 export interface NativeTensorInfo {
   name: string;

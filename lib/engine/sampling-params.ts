@@ -4,6 +4,7 @@
 import { z } from 'zod';
 
 import { ValidationError } from '../errors.js';
+import type { GenerationConfig } from '../models/hf-config.js';
 import type { NativeSamplingParams } from './native.js';
 
 export interface SamplingParams {
@@ -72,14 +73,7 @@ export interface ResolvedSamplingParams {
 }
 
 /** Defaults a model's generation_config.json gives (vLLM applies them to omitted fields). */
-export interface SamplingDefaults {
-  temperature?: number;
-  top_p?: number;
-  top_k?: number;
-  min_p?: number;
-  repetition_penalty?: number;
-  max_new_tokens?: number;
-}
+export type SamplingDefaults = GenerationConfig['defaults'];
 
 const int = z.number().int();
 const finite = z.number().finite();

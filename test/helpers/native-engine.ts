@@ -9,6 +9,8 @@ import { type NativeEngine, type NativeSamplingParams, type NativeStepResult, ad
 import { nativeEngineConfig, readModelFiles } from '../../lib/models/load-model.js';
 import { type RandomModelOptions, writeRandomLlamaModel } from '../../lib/models/random-model.js';
 
+export { seededInts } from './random.js';
+
 export function tempDir(prefix = 'nodellm-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
@@ -52,18 +54,4 @@ export function greedy(maxTokens: number, extra: Partial<NativeSamplingParams> =
 /** Steps the engine until it is idle, handing each step's result to `onStep`. */
 export async function drain(engine: NativeEngine, onStep: (r: NativeStepResult) => void = () => {}): Promise<void> {
   while (engine.hasWork()) onStep(await engine.step());
-}
-
-/** Seeded integers in [0, n) (mulberry32), for prompts that repeat across runs. */
-export function seededInts(seed: number, count: number, n: number): number[] {
-  let a = seed >>> 0;
-  const out: number[] = [];
-  for (let i = 0; i < count; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out.push((((t ^ (t >>> 14)) >>> 0) % n) >>> 0);
-  }
-  return out;
 }

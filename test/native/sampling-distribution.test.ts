@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 import { addon, type NativeSamplingRow } from '../../lib/engine/native.js';
 import { chiSquareGoodnessOfFit, chiSquareSurvival, gammaQ, type ChiSquareResult } from '../helpers/chi-square.js';
+import { mulberry32 } from '../helpers/random.js';
 
 // A fit passes when p > P_MIN; a deliberately wrong distribution must give p < P_REJECT.
 const P_MIN = 1e-4;
@@ -15,16 +16,6 @@ const BATCH = 8192;
 // ---------------------------------------------------------------------------------------------
 // Deterministic logits
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Gaussian logits rounded to float32 (what the sampler sees). */
 function gaussianLogits(vocab: number, sd: number, seed: number): number[] {

@@ -1,6 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { Tokenizer } from '../../lib/tokenizer/tokenizer.js';
 import { IncrementalDetokenizer, type DetokenizerOptions } from '../../lib/tokenizer/detokenizer.js';
+import { mulberry32 } from '../helpers/random.js';
 
 const NAMES = ['llama3', 'qwen3', 'llama2'] as const;
 type Name = (typeof NAMES)[number];
@@ -14,17 +15,6 @@ beforeAll(async () => {
   );
 });
 
-/** Small seeded PRNG (mulberry32) so random cases are reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Streamed {
   deltas: string[];
@@ -102,7 +92,7 @@ describe('IncrementalDetokenizer: streamed text equals the full decode', () => {
 
     it(`${name}: random token ids from the whole vocabulary, special tokens skipped or kept`, async () => {
       const tok = tokenizers[name];
-      const rand = rng(1234);
+      const rand = mulberry32(1234);
       const specials = [...tok.specialTokenIds];
       for (let round = 0; round < 100; round++) {
         const len = 1 + Math.floor(rand() * 50);
@@ -131,7 +121,7 @@ describe('IncrementalDetokenizer: streamed text equals the full decode', () => {
 
     it(`${name}: random multi-byte text cut into single tokens`, async () => {
       const tok = tokenizers[name];
-      const rand = rng(99);
+      const rand = mulberry32(99);
       const alphabet = [...'ab \n你好鑫🦩🫠𝄞é\u200d👨'];
       for (let round = 0; round < 40; round++) {
         let text = '';

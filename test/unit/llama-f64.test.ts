@@ -2,23 +2,15 @@
 // is fit to judge the engine's logits.
 
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { LlamaConfig } from '../../lib/models/hf-config.js';
 import { writeRandomLlamaModel } from '../../lib/models/random-model.js';
 import { readSafetensorsIndex, readTensorF64, writeSafetensors } from '../../lib/models/safetensors.js';
 import { LlamaReference, ropeInvFreq } from '../reference/llama-f64.js';
+import { useTempDirs } from '../helpers/temp-dirs.js';
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nodellm-'));
-  dirs.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = useTempDirs();
 
 describe('causal consistency', () => {
   let ref: LlamaReference;

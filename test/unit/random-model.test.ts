@@ -1,24 +1,16 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import tokenizers from 'tokenizers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_MODEL_NAME, ensureDefaultModel } from '../../lib/models/default-model.js';
 import { readGenerationConfig, readModelConfig } from '../../lib/models/hf-config.js';
 import { writeRandomLlamaModel } from '../../lib/models/random-model.js';
 import { readSafetensorsIndex, readTensorF64 } from '../../lib/models/safetensors.js';
 import { LlamaReference } from '../reference/llama-f64.js';
+import { useTempDirs } from '../helpers/temp-dirs.js';
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nodellm-'));
-  dirs.push(dir);
-  return dir;
-}
-afterAll(() => {
-  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = useTempDirs();
 
 function sha256s(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
