@@ -40,7 +40,7 @@ describe('models that cannot be loaded', () => {
     expect(error.message).toMatch(/missing weight model\.layers\.0\.mlp\.down_proj\.weight/);
   });
 
-  it('a weight of the wrong shape or an unsupported dtype', async () => {
+  it('a weight of the wrong shape', async () => {
     const dir = writeModel(small);
     const entries = await readSafetensorsIndex(dir);
     const { readTensorF64 } = await import('../../lib/models/safetensors.js');
@@ -50,6 +50,18 @@ describe('models that cannot be loaded', () => {
     writeSafetensors(join(dir, 'model.safetensors'), tensors);
     const error = await LLM.load({ model: dir }).catch((e) => e);
     expect(error.message).toMatch(/model\.norm\.weight has shape \[16, 2\], expected \[32\]/);
+  });
+
+  it('a weight in a dtype nodellm cannot compute with', async () => {
+    const dir = writeModel({ ...small, dtype: 'float32' });
+    const file = join(dir, 'model.safetensors');
+    const bytes = readFileSync(file);
+    // Relabel the first tensor's F32 as I32 (same size, so the file stays valid).
+    const at = bytes.indexOf('"dtype":"F32"');
+    bytes.write('"dtype":"I32"', at);
+    writeFileSync(file, bytes);
+    const error = await LLM.load({ model: dir }).catch((e) => e);
+    expect(error.message).toMatch(/has dtype I32; nodellm supports F32, F16 and BF16/);
   });
 
   it('a directory that does not exist', async () => {
