@@ -84,18 +84,22 @@ export class LLM {
     yield* this.engine.generate(prompt, sampling, options);
   }
 
-  /** The token ids a conversation is rendered to (template applied, no extra special tokens). */
-  async chatPromptIds(messages: ChatMessage[], params: ChatParams = {}): Promise<number[]> {
+  /** The prompt text a conversation renders to with the chat template. */
+  renderChat(messages: ChatMessage[], params: ChatParams = {}): string {
     if (!Array.isArray(messages) || messages.length === 0) {
       throw new ValidationError('messages', 'messages must be a non-empty array');
     }
-    const text = this.engine.chatTemplate.render(messages, {
+    return this.engine.chatTemplate.render(messages, {
       addGenerationPrompt: params.add_generation_prompt ?? !params.continue_final_message,
       continueFinalMessage: params.continue_final_message ?? false,
       extra: params.chat_template_kwargs ?? {},
     });
+  }
+
+  /** The token ids a conversation is rendered to (template applied, no extra special tokens). */
+  async chatPromptIds(messages: ChatMessage[], params: ChatParams = {}): Promise<number[]> {
     // The template writes BOS itself; vLLM encodes chat prompts without adding special tokens.
-    return this.engine.tokenizer.encode(text, { addSpecialTokens: false });
+    return this.engine.tokenizer.encode(this.renderChat(messages, params), { addSpecialTokens: false });
   }
 
   /** Counters: running and waiting sequences, KV-cache blocks, preemptions, the backend. */

@@ -19,6 +19,7 @@ program
   .option('--served-model-name <name>', 'model name reported by the API', process.env.OPENAI_SERVED_MODEL_NAME_OVERRIDE)
   .option('--host <host>', 'address to listen on', '0.0.0.0')
   .option('--port <port>', 'port to listen on', integer('--port'), Number(process.env.PORT ?? 8000))
+  .option('--api-key <key>', 'require this bearer token on /v1 routes (env API_KEY)')
   .option('--max-model-len <n>', 'longest prompt + output in tokens', integer('--max-model-len'))
   .option('--max-num-seqs <n>', 'most sequences per step', integer('--max-num-seqs'))
   .option('--max-num-batched-tokens <n>', 'most tokens per step', integer('--max-num-batched-tokens'))
@@ -37,7 +38,9 @@ program
       ...(opts.chatTemplate && { chatTemplate: opts.chatTemplate }),
       device: opts.device,
     });
-    const app = createServer(llm);
+    // Read from the environment here rather than as a commander default, so --help never prints it.
+    const apiKey: string | undefined = opts.apiKey ?? process.env.API_KEY;
+    const app = createServer(llm, apiKey ? { apiKey } : {});
     const stats = llm.stats();
     await app.listen({ host: opts.host, port: opts.port });
     console.log(

@@ -14,13 +14,14 @@ import { DEFAULT_MODEL_NAME, ensureDefaultModel } from '../models/default-model.
 import { type ModelFiles, nativeEngineConfig, readModelFiles } from '../models/load-model.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { AsyncQueue } from './async-queue.js';
-import { type NativeEngine, type NativeStepResult, addon } from './native.js';
+import { type NativeEngine, type NativeEngineStats, type NativeStepResult, addon } from './native.js';
 import {
   type ResolvedSamplingParams,
   type SamplingParams,
   resolveSamplingParams,
   toNativeParams,
 } from './sampling-params.js';
+import { type EngineObserver, RequestClock } from './request-metrics.js';
 import { SequenceOutput } from './sequence-output.js';
 import type { FinishReason, RequestChunk, TokenLogprob } from './types.js';
 
@@ -43,6 +44,7 @@ class RequestState {
   promptLogprobsSent = false;
 
   constructor(
+    readonly clock: RequestClock,
     readonly id: string,
     readonly promptTokenIds: readonly number[],
     readonly params: ResolvedSamplingParams,
@@ -66,6 +68,9 @@ export class AsyncEngine {
   private pendingAborts: number[] = [];
   private nextSeqId = 1;
   private loop: Promise<void> | null = null;
+  private stepInFlight = false;
+  private observer: EngineObserver | null = null;
+  private latestStats: NativeEngineStats;
   private closed = false;
 
   private constructor(
@@ -76,7 +81,9 @@ export class AsyncEngine {
     readonly modelName: string,
     readonly maxModelLen: number,
     readonly maxLogprobs: number,
-  ) {}
+  ) {
+    this.latestStats = native.stats();
+  }
 
   static async create(options: EngineOptions = {}): Promise<AsyncEngine> {
     const opts = validateEngineOptions(options);
@@ -100,9 +107,18 @@ export class AsyncEngine {
     return new AsyncEngine(native, tokenizer, chatTemplate, model, name, maxModelLen, opts.maxLogprobs ?? 20);
   }
 
-  /** Counters of the native engine (running / waiting sequences, KV blocks, preemptions). */
-  stats() {
-    return this.native.stats();
+  /**
+   * Counters of the native engine (running / waiting sequences, KV blocks, preemptions): read
+   * now when no step runs, else as of the last step.
+   */
+  stats(): NativeEngineStats {
+    if (!this.stepInFlight) this.latestStats = this.native.stats();
+    return this.latestStats;
+  }
+
+  /** Receives request timings and outcomes (one observer; the server's metrics). */
+  setObserver(observer: EngineObserver | null): void {
+    this.observer = observer;
   }
 
   /** Number of requests not finished yet. */
@@ -148,6 +164,7 @@ export class AsyncEngine {
 
   private async addRequest(prompt: PromptInput, params: SamplingParams | undefined, options: GenerateOptions): Promise<RequestState> {
     if (this.closed) throw new Error('nodellm: the engine is closed');
+    const clock = new RequestClock();
     const resolved = resolveSamplingParams(params, {
       vocabSize: this.model.config.vocabSize,
       maxLogprobs: this.maxLogprobs,
@@ -159,7 +176,7 @@ export class AsyncEngine {
     if (this.requests.has(id)) throw new ValidationError('request_id', `Request id ${id} is already in use`);
     if (this.closed) throw new Error('nodellm: the engine is closed');
 
-    const request = new RequestState(id, promptTokenIds, resolved, this.tokenizer, () => this.abort(id));
+    const request = new RequestState(clock, id, promptTokenIds, resolved, this.tokenizer, () => this.abort(id));
     this.requests.set(id, request);
     const prompt32 = Int32Array.from(promptTokenIds);
     for (let index = 0; index < resolved.n; index++) {
@@ -234,13 +251,21 @@ export class AsyncEngine {
     }
   }
 
+  private startStep(): Promise<NativeStepResult> | null {
+    if (!this.native.hasWork()) return null;
+    this.stepInFlight = true;
+    return this.native.step().finally(() => {
+      this.stepInFlight = false;
+    });
+  }
+
   private async runLoop(): Promise<void> {
     let inflight: Promise<NativeStepResult> | null = null;
     for (;;) {
       if (!inflight) {
         this.flushPending();
-        if (!this.native.hasWork()) return;
-        inflight = this.native.step();
+        inflight = this.startStep();
+        if (!inflight) return;
       }
       let result: NativeStepResult;
       try {
@@ -250,9 +275,10 @@ export class AsyncEngine {
         this.failAll(err);
         continue;
       }
+      this.latestStats = result.stats;
       // Start the next step first, then stream this one's tokens while it runs.
       this.flushPending();
-      inflight = this.native.hasWork() ? this.native.step() : null;
+      inflight = this.startStep();
       this.processStep(result);
       if (!inflight && !this.native.hasWork() && this.pendingAdds.length === 0 && this.pendingAborts.length === 0) return;
     }
@@ -276,7 +302,10 @@ export class AsyncEngine {
       list.push(seq);
       touched.set(request, list);
     }
-    for (const [request, seqs] of touched) this.emit(request, seqs);
+    for (const [request, seqs] of touched) {
+      request.clock.tokens(this.observer);
+      this.emit(request, seqs);
+    }
   }
 
   private tokenLogprob(result: NativeStepResult, row: number, k: number): TokenLogprob {
@@ -304,15 +333,17 @@ export class AsyncEngine {
 
   /** Pushes the news of the given completions of a request to its stream. */
   private emit(request: RequestState, seqs: SequenceOutput[]): void {
+    const finished = request.finished;
+    if (finished) this.reportFinished(request);
     if (request.queue.isEnded) {
       // The caller stopped listening; only the bookkeeping remains.
-      if (request.finished) this.requests.delete(request.id);
+      if (finished) this.requests.delete(request.id);
       return;
     }
     const outputs = [...new Set(seqs)].sort((a, b) => a.index - b.index).map((s) => s.takeDelta());
-    const finished = request.finished;
     const chunk: RequestChunk = { requestId: request.id, promptTokenIds: request.promptTokenIds, outputs, finished };
-    if (request.promptLogprobs && !request.promptLogprobsSent) {
+    // Prompt logprobs are complete once the first completion (which computes them) has a token.
+    if (request.promptLogprobs && !request.promptLogprobsSent && (request.sequences[0]!.tokenIds.length > 0 || finished)) {
       chunk.promptLogprobs = request.promptLogprobs;
       request.promptLogprobsSent = true;
     }
@@ -321,6 +352,17 @@ export class AsyncEngine {
       request.queue.end();
       this.requests.delete(request.id);
     }
+  }
+
+  private reportFinished(request: RequestState): void {
+    if (!this.requests.has(request.id)) return; // reported already
+    this.observer?.onRequestFinished?.({
+      promptTokens: request.promptTokenIds.length,
+      generationTokens: request.sequences.reduce((sum, s) => sum + s.tokenIds.length, 0),
+      finishReasons: request.sequences.map((s) => s.finishReason!),
+      e2eLatency: request.clock.e2eLatency,
+      timeToFirstToken: request.clock.timeToFirstToken,
+    });
   }
 
   private forgetSequence(seqId: number): void {

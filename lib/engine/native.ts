@@ -82,6 +82,8 @@ export interface NativeStepResult extends NativeLogprobRows {
   promptLogprobs?: NativePromptLogprobs;
   numScheduledTokens: number;
   numPreempted: number;
+  /** The engine's counters after the step. */
+  stats: NativeEngineStats;
 }
 
 export interface NativeEngineStats {

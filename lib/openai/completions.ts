@@ -1,117 +1,132 @@
-// POST /v1/completions: prompt(s) in, text out, as one JSON response or an SSE stream.
+// POST /v1/completions: prompt(s) in, text out, as one JSON response or an SSE stream, with
+// vLLM's extras (echo, token-id prompts, prompt_logprobs, add_special_tokens, truncation).
 import { z } from 'zod';
 
-import type { AsyncEngine, PromptInput } from '../engine/async-engine.js';
+import type { AsyncEngine } from '../engine/async-engine.js';
 import type { RequestChunk, TokenLogprob } from '../engine/types.js';
 import { OpenAIError } from './errors.js';
-import { splitRequest, streamOptionsSchema } from './request-fields.js';
-import { type Usage, makeId, mergeStreams, now, startAll } from './shared.js';
+import { type CompletionLogprobs, appendCompletionLogprobs, completionLogprobs } from './logprobs.js';
+import { checkModel, commonFields, splitRequest } from './request-fields.js';
+import { SYSTEM_FINGERPRINT, type Usage, makeId, mergeStreams, now, startAll } from './shared.js';
 
-const tokenIds = z.array(z.number().int());
-const schema = {
-  model: z.string().nullish(),
+const tokenIds = z.array(z.number().int().min(0, 'must be token ids (integers >= 0)'));
+const shape = {
+  ...commonFields,
   prompt: z.union([z.string(), z.array(z.string()).min(1), tokenIds.min(1), z.array(tokenIds.min(1)).min(1)], {
     error: 'must be a string, a list of strings, a list of token ids or a list of token-id lists',
   }),
-  stream: z.boolean().nullish(),
-  stream_options: streamOptionsSchema,
-  user: z.string().nullish(),
-  logprobs: z.number().int().min(0).nullish(),
+  logprobs: z.number().int().min(0, 'must be at least 0').nullish(),
+  suffix: z.unknown().optional().refine((v) => v === undefined || v === null, { error: 'is not supported' }),
+  return_tokens_as_token_ids: z.boolean().nullish(),
 };
+type Fields = z.infer<z.ZodObject<typeof shape>>;
 
-export interface CompletionRequest {
-  engine: AsyncEngine;
-  body: unknown;
-  signal: AbortSignal;
+interface Prompt {
+  ids: number[];
+  text: string;
 }
 
-function prompts(prompt: z.infer<typeof schema.prompt>): PromptInput[] {
-  if (typeof prompt === 'string') return [prompt];
-  if (prompt.length > 0 && typeof prompt[0] === 'number') return [{ promptTokenIds: prompt as number[] }];
-  if (typeof prompt[0] === 'string') return prompt as string[];
-  return (prompt as number[][]).map((ids) => ({ promptTokenIds: ids }));
+async function preparePrompts(engine: AsyncEngine, fields: Fields): Promise<Prompt[]> {
+  const p = fields.prompt;
+  const raw: (string | number[])[] =
+    typeof p === 'string' ? [p] : typeof p[0] === 'number' ? [p as number[]] : (p as (string | number[])[]);
+  return Promise.all(
+    raw.map(async (item) => {
+      let ids = typeof item === 'string' ? await engine.tokenizer.encode(item, { addSpecialTokens: fields.add_special_tokens ?? true }) : item;
+      if (fields.truncate_prompt_tokens != null) ids = ids.slice(-fields.truncate_prompt_tokens);
+      const text = typeof item === 'string' && fields.truncate_prompt_tokens == null ? item : await engine.tokenizer.decode(ids);
+      return { ids, text };
+    }),
+  );
 }
 
-function completionLogprobs(engine: AsyncEngine, logprobs: TokenLogprob[] | null, offset: number) {
-  if (!logprobs) return null;
-  const text = (id: number) => engine.tokenizer.decodeTokens([engine.tokenizer.tokenString(id)]);
-  const tokens = logprobs.map((l) => text(l.token));
-  const textOffset: number[] = [];
-  let at = offset;
-  for (const t of tokens) {
-    textOffset.push(at);
-    at += t.length;
+interface Choice {
+  index: number;
+  text: string;
+  logprobs: CompletionLogprobs | null;
+  finish_reason: string | null;
+  stop_reason: string | number | null;
+}
+
+export async function startCompletion({ engine, body, signal }: { engine: AsyncEngine; body: unknown; signal: AbortSignal }) {
+  const { fields, sampling } = splitRequest(body, shape);
+  checkModel(fields.model, engine.modelName);
+  if (fields.stream && sampling.prompt_logprobs != null) {
+    throw new OpenAIError(400, 'prompt_logprobs is not available when stream is true', 'invalid_request_error', 'prompt_logprobs');
   }
-  return {
-    tokens,
-    token_logprobs: logprobs.map((l) => l.logprob),
-    top_logprobs: logprobs.map((l) => Object.fromEntries(l.top.map((t) => [text(t.token), t.logprob]))),
-    text_offset: textOffset,
+  // echo with max_tokens 0 returns only the prompt (the engine still runs one token, as vLLM).
+  const echoOnly = fields.echo === true && sampling.max_tokens === 0;
+  const logprobs = fields.logprobs ?? null;
+  const params = {
+    ...sampling,
+    ...(echoOnly && { max_tokens: 1 }),
+    logprobs,
+    ...(fields.echo && logprobs !== null && sampling.prompt_logprobs == null && { prompt_logprobs: logprobs }),
   };
-}
+  const prompts = await preparePrompts(engine, fields);
+  const streams = await startAll(prompts.map((p) => engine.generate({ promptTokenIds: p.ids }, params, { signal })));
 
-export async function startCompletion({ engine, body, signal }: CompletionRequest) {
-  const { fields, sampling } = splitRequest(body, schema);
-  if (fields.model && fields.model !== engine.modelName) {
-    throw new OpenAIError(404, `The model \`${fields.model}\` does not exist.`, 'invalid_request_error', 'model', 'model_not_found');
-  }
-  const params = { ...sampling, logprobs: fields.logprobs ?? null };
   const n = typeof sampling.n === 'number' ? sampling.n : 1;
-  // Start every prompt's stream; validation errors surface before any byte is sent.
-  const streams = await startAll(prompts(fields.prompt).map((p) => engine.generate(p, params, { signal })));
-  const id = makeId('cmpl');
+  const asIds = fields.return_tokens_as_token_ids ?? false;
+  const id = fields.request_id ? `cmpl-${fields.request_id}` : makeId('cmpl');
   const created = now();
   const model = engine.modelName;
-  const usage: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+  const usage: Usage = { prompt_tokens: prompts.reduce((s, p) => s + p.ids.length, 0), completion_tokens: 0, total_tokens: 0 };
   const offsets = new Map<number, number>();
-  const toChoices = (promptIndex: number, chunk: RequestChunk) =>
-    chunk.outputs.map((o) => {
-      const index = promptIndex * n + o.index;
-      const offset = offsets.get(index) ?? 0;
-      offsets.set(index, offset + o.text.length);
-      usage.completion_tokens += o.tokenIds.length;
-      return {
-        index,
-        text: o.text,
-        logprobs: completionLogprobs(engine, o.logprobs, offset),
-        finish_reason: o.finishReason,
-        stop_reason: o.stopReason,
-      };
-    });
-  for (const s of streams) if (!s.first.done) usage.prompt_tokens += s.first.value.promptTokenIds.length;
+  const promptLogprobs = new Map<number, (TokenLogprob | null)[]>();
 
+  // One step's news for prompt `i` as OpenAI choices (the echoed prompt goes first).
+  const toChoices = (i: number, chunk: RequestChunk): Choice[] => {
+    if (chunk.promptLogprobs) promptLogprobs.set(i, chunk.promptLogprobs);
+    return chunk.outputs.map((o) => {
+      const index = i * n + o.index;
+      let text = '';
+      let lp: CompletionLogprobs | null = logprobs === null ? null : { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
+      const first = !offsets.has(index);
+      const offset = offsets.get(index) ?? 0;
+      if (first && fields.echo) {
+        text = prompts[i]!.text;
+        if (lp) lp = completionLogprobs(engine.tokenizer, promptLogprobs.get(i) ?? [], prompts[i]!.ids, 0, asIds);
+      }
+      if (!echoOnly) {
+        text += o.text;
+        usage.completion_tokens += o.tokenIds.length;
+        if (lp) appendCompletionLogprobs(lp, completionLogprobs(engine.tokenizer, o.logprobs ?? [], o.tokenIds, offset + text.length - o.text.length, asIds));
+      }
+      offsets.set(index, offset + text.length);
+      return { index, text, logprobs: lp, finish_reason: o.finishReason, stop_reason: o.stopReason };
+    });
+  };
+  const total = () => ({ ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens });
   const chunks = mergeStreams(streams);
+
   if (fields.stream) {
+    const base = { id, object: 'text_completion', created, model, system_fingerprint: SYSTEM_FINGERPRINT };
     return {
       stream: (async function* () {
         for await (const { index, chunk } of chunks) {
           const choices = toChoices(index, chunk);
-          if (choices.length) yield { id, object: 'text_completion', created, model, choices };
+          if (choices.length === 0) continue;
+          yield { ...base, choices, ...(fields.stream_options?.continuous_usage_stats && { usage: total() }) };
         }
-        usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
-        if (fields.stream_options?.include_usage) yield { id, object: 'text_completion', created, model, choices: [], usage };
+        if (fields.stream_options?.include_usage) yield { ...base, choices: [], usage: total() };
       })(),
     };
   }
-  const merged = new Map<number, ReturnType<typeof toChoices>[number]>();
+  const merged = new Map<number, Choice>();
   for await (const { index, chunk } of chunks) {
     for (const c of toChoices(index, chunk)) {
       const m = merged.get(c.index);
-      if (!m) merged.set(c.index, c);
-      else {
-        m.text += c.text;
-        m.finish_reason = c.finish_reason;
-        m.stop_reason = c.stop_reason;
-        if (m.logprobs && c.logprobs) {
-          m.logprobs.tokens.push(...c.logprobs.tokens);
-          m.logprobs.token_logprobs.push(...c.logprobs.token_logprobs);
-          m.logprobs.top_logprobs.push(...c.logprobs.top_logprobs);
-          m.logprobs.text_offset.push(...c.logprobs.text_offset);
-        }
+      if (!m) {
+        merged.set(c.index, c);
+        continue;
       }
+      m.text += c.text;
+      m.finish_reason = c.finish_reason;
+      m.stop_reason = c.stop_reason;
+      if (m.logprobs && c.logprobs) appendCompletionLogprobs(m.logprobs, c.logprobs);
     }
   }
-  usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
   const choices = [...merged.values()].sort((a, b) => a.index - b.index);
-  return { json: { id, object: 'text_completion', created, model, choices, usage } };
+  return { json: { id, object: 'text_completion', created, model, system_fingerprint: SYSTEM_FINGERPRINT, choices, usage: total() } };
 }

@@ -1,6 +1,7 @@
 // Splits an OpenAI request body into the route's own fields and the sampling parameters, which
-// keep their OpenAI / vLLM names and are validated by resolveSamplingParams (so an unknown or
-// unsupported field is rejected there, by name).
+// keep their OpenAI / vLLM names and are validated by resolveSamplingParams (so an unknown field
+// is rejected there, by name). Fields of the API that nodellm does not implement are listed here
+// and rejected with a message that says so, never silently ignored.
 import { z } from 'zod';
 
 import { validationErrorFrom } from '../engine/sampling-params.js';
@@ -12,7 +13,37 @@ export const streamOptionsSchema = z
   .strict()
   .nullish();
 
-/** Parses `body` with `schema` (the route's fields) and returns them with the rest as sampling. */
+const unsupported = (why: string) =>
+  z.unknown().optional().refine((v) => v === undefined || v === null, { error: `is not supported: ${why}` });
+
+/** Fields both routes take besides sampling parameters. */
+export const commonFields = {
+  model: z.string().nullish(),
+  stream: z.boolean().nullish(),
+  stream_options: streamOptionsSchema,
+  /** OpenAI's end-user id, for the caller's own abuse monitoring: accepted; it does not change the output. */
+  user: z.string().nullish(),
+  echo: z.boolean().nullish(),
+  add_special_tokens: z.boolean().nullish(),
+  truncate_prompt_tokens: z.number().int().min(1, 'must be at least 1').nullish(),
+  request_id: z.string().min(1).nullish(),
+  use_beam_search: z.literal(false, { error: 'is not supported: nodellm does not do beam search' }).nullish(),
+  length_penalty: z.literal(1, { error: 'only applies to beam search, which nodellm does not do; omit it or use 1' }).nullish(),
+  priority: z.literal(0, { error: 'is not supported: requests are served first come, first served' }).nullish(),
+  response_format: z
+    .object({ type: z.literal('text', { error: 'only {"type": "text"} is supported (structured output is not yet)' }) })
+    .nullish(),
+  guided_json: unsupported('structured output is not yet implemented'),
+  guided_regex: unsupported('structured output is not yet implemented'),
+  guided_choice: unsupported('structured output is not yet implemented'),
+  guided_grammar: unsupported('structured output is not yet implemented'),
+  structured_outputs: unsupported('structured output is not yet implemented'),
+  logits_processors: unsupported('custom logits processors cannot be sent over HTTP to nodellm'),
+  allowed_token_ids: unsupported('not yet implemented'),
+  bad_words: unsupported('not yet implemented'),
+};
+
+/** Parses `body`'s route fields with `shape`; the other fields are the sampling parameters. */
 export function splitRequest<S extends z.ZodRawShape>(
   body: unknown,
   shape: S,
@@ -29,4 +60,11 @@ export function splitRequest<S extends z.ZodRawShape>(
     throw new OpenAIError(400, error.message, 'invalid_request_error', error.field);
   }
   return { fields: parsed.data, sampling: rest as SamplingParams };
+}
+
+/** 404 unless the request names the served model (or none). */
+export function checkModel(requested: string | null | undefined, served: string): void {
+  if (requested && requested !== served) {
+    throw new OpenAIError(404, `The model \`${requested}\` does not exist.`, 'invalid_request_error', 'model', 'model_not_found');
+  }
 }

@@ -1,14 +1,23 @@
-// The OpenAI-compatible HTTP server (fastify): /v1/models, /v1/completions,
-// /v1/chat/completions (JSON or SSE), /health. Every error leaves as an OpenAI error object.
+// The OpenAI-compatible HTTP server (fastify). Routes as vLLM serves them: /v1/models,
+// /v1/completions, /v1/chat/completions (JSON or SSE), /tokenize, /detokenize, /health,
+// /version, /metrics. Every error leaves as an OpenAI error object with its HTTP status.
+import { timingSafeEqual } from 'node:crypto';
+
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 
 import type { LLM } from '../llm.js';
 import { startChat } from '../openai/chat.js';
 import { startCompletion } from '../openai/completions.js';
 import { OpenAIError, toOpenAIError } from '../openai/errors.js';
+import { detokenize, tokenize } from '../openai/tokenize.js';
+import { createMetrics } from './metrics.js';
 import { sendStream } from './sse.js';
 
+export const VERSION = '0.1.0';
+
 export interface ServerOptions {
+  /** When set, /v1 routes require `Authorization: Bearer <apiKey>`. */
+  apiKey?: string;
   /** Largest accepted request body in bytes. Default 32 MiB. */
   bodyLimit?: number;
   logger?: boolean;
@@ -32,8 +41,15 @@ async function respond(reply: FastifyReply, started: Started, signal: AbortSigna
   return reply;
 }
 
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
 export function createServer(llm: LLM, options: ServerOptions = {}): FastifyInstance {
   const app = Fastify({ logger: options.logger ?? false, bodyLimit: options.bodyLimit ?? 32 * 1024 * 1024 });
+  const metrics = createMetrics(llm.engine);
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
     let e = toOpenAIError(error);
@@ -48,7 +64,23 @@ export function createServer(llm: LLM, options: ServerOptions = {}): FastifyInst
     reply.status(404).send(e.toJSON());
   });
 
+  if (options.apiKey) {
+    const expected = `Bearer ${options.apiKey}`;
+    app.addHook('onRequest', async (request, reply) => {
+      if (!request.url.startsWith('/v1/')) return;
+      if (!sameSecret(request.headers.authorization ?? '', expected)) {
+        const e = new OpenAIError(401, 'Invalid or missing API key (send Authorization: Bearer <key>)', 'invalid_request_error', null, 'invalid_api_key');
+        return reply.status(401).send(e.toJSON());
+      }
+    });
+  }
+
   app.get('/health', async () => ({}));
+  app.get('/version', async () => ({ version: VERSION }));
+  app.get('/metrics', async (_request, reply) => {
+    reply.header('content-type', metrics.contentType);
+    return metrics.metrics();
+  });
 
   app.get('/v1/models', async () => ({
     object: 'list',
@@ -61,6 +93,7 @@ export function createServer(llm: LLM, options: ServerOptions = {}): FastifyInst
         root: llm.engine.model.dir,
         parent: null,
         max_model_len: llm.engine.maxModelLen,
+        permission: [],
       },
     ],
   }));
@@ -74,6 +107,9 @@ export function createServer(llm: LLM, options: ServerOptions = {}): FastifyInst
     const signal = disconnectSignal(request, reply);
     return respond(reply, await startChat({ llm, body: request.body, signal }), signal);
   });
+
+  app.post('/tokenize', async (request) => tokenize(llm, request.body));
+  app.post('/detokenize', async (request) => detokenize(llm, request.body));
 
   return app;
 }
