@@ -69,7 +69,13 @@ export class AsyncEngine {
   private nextSeqId = 1;
   private loop: Promise<void> | null = null;
   private stepInFlight = false;
-  private observer: EngineObserver | null = null;
+  private readonly observers = new Set<EngineObserver>();
+  // Fans each report out to every observer (e.g. several servers over one engine).
+  private readonly observer: EngineObserver = {
+    onFirstToken: (s) => this.observers.forEach((o) => o.onFirstToken?.(s)),
+    onInterTokenLatency: (s) => this.observers.forEach((o) => o.onInterTokenLatency?.(s)),
+    onRequestFinished: (r) => this.observers.forEach((o) => o.onRequestFinished?.(r)),
+  };
   private latestStats: NativeEngineStats;
   private closed = false;
 
@@ -116,9 +122,10 @@ export class AsyncEngine {
     return this.latestStats;
   }
 
-  /** Receives request timings and outcomes (one observer; the server's metrics). */
-  setObserver(observer: EngineObserver | null): void {
-    this.observer = observer;
+  /** Subscribes to request timings and outcomes (the server's metrics); returns the unsubscribe. */
+  addObserver(observer: EngineObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
   }
 
   /** Number of requests not finished yet. */
@@ -356,7 +363,7 @@ export class AsyncEngine {
 
   private reportFinished(request: RequestState): void {
     if (!this.requests.has(request.id)) return; // reported already
-    this.observer?.onRequestFinished?.({
+    this.observer.onRequestFinished!({
       promptTokens: request.promptTokenIds.length,
       generationTokens: request.sequences.reduce((sum, s) => sum + s.tokenIds.length, 0),
       finishReasons: request.sequences.map((s) => s.finishReason!),

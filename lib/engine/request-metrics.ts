@@ -29,13 +29,13 @@ export class RequestClock {
   private lastToken: number | null = null;
 
   /** Records a batch of new tokens; tells the observer about TTFT or ITL. */
-  tokens(observer: EngineObserver | null): void {
+  tokens(observer: EngineObserver): void {
     const now = performance.now();
     if (this.firstToken === null) {
       this.firstToken = now;
-      observer?.onFirstToken?.((now - this.arrival) / 1000);
+      observer.onFirstToken?.((now - this.arrival) / 1000);
     } else {
-      observer?.onInterTokenLatency?.((now - this.lastToken!) / 1000);
+      observer.onInterTokenLatency?.((now - this.lastToken!) / 1000);
     }
     this.lastToken = now;
   }

@@ -124,8 +124,8 @@ function valueAt(input: unknown, path: PropertyKey[]): unknown {
 export function validationErrorFrom(error: z.ZodError, input: unknown, prefix = ''): ValidationError {
   const issue = error.issues[0]!;
   if (issue.code === 'unrecognized_keys') {
-    const key = issue.keys[0]!;
-    return new ValidationError(prefix + key, `Unknown or unsupported parameter: ${prefix + key}`);
+    const field = prefix + [...issue.path.map(String), issue.keys[0]!].join('.');
+    return new ValidationError(field, `Unknown or unsupported parameter: ${field}`);
   }
   const field = prefix + issue.path.map(String).join('.');
   const received = describe(valueAt(input, issue.path));
@@ -172,8 +172,10 @@ export function resolveSamplingParams(
   };
   const logitBias: [number, number][] = [];
   for (const [key, bias] of Object.entries(p.logit_bias ?? {})) {
-    const id = Number(key);
-    checkToken('logit_bias', id);
+    const id = /^\d+$/.test(key) ? Number(key) : NaN;
+    if (!Number.isInteger(id) || id >= limits.vocabSize) {
+      throw new ValidationError('logit_bias', `Invalid logit_bias key ${JSON.stringify(key)}: keys must be token ids in [0, ${limits.vocabSize - 1}]`);
+    }
     logitBias.push([id, bias]);
   }
   for (const id of p.stop_token_ids ?? []) checkToken('stop_token_ids', id);

@@ -48,6 +48,12 @@ export class SequenceOutput {
     if (this.finished) return false;
     this.tokenIds.push(token);
     if (this.logprobs && logprob) this.logprobs.push(logprob);
+    // As vLLM: the EOS or stop token that ends the output is not part of its text, unless
+    // include_stop_str_in_output asks for it.
+    if (nativeFinish === 'stop' && !this.params.include_stop_str_in_output) {
+      this.finish(nativeFinish, token);
+      return false;
+    }
     const delta = this.detokenizer.push([token]);
     const stoppedByString = delta.length > 0 && this.checkStopStrings(delta);
     if (stoppedByString) return true;

@@ -7,7 +7,7 @@ import type { TokenLogprob } from '../engine/types.js';
 import type { LLM } from '../llm.js';
 import { OpenAIError } from './errors.js';
 import { chatLogprobs } from './logprobs.js';
-import { checkModel, commonFields, splitRequest } from './request-fields.js';
+import { checkCommon, checkModel, commonFields, splitRequest } from './request-fields.js';
 import { SYSTEM_FINGERPRINT, type Usage, makeId, mergeStreams, now, startAll } from './shared.js';
 
 const contentPart = z
@@ -50,6 +50,7 @@ export async function startChat({ llm, body, signal }: { llm: LLM; body: unknown
   const engine = llm.engine;
   const { fields, sampling } = splitRequest(body, shape);
   checkModel(fields.model, engine.modelName);
+  checkCommon(fields);
   if (fields.top_logprobs != null && !fields.logprobs) {
     throw new OpenAIError(400, 'top_logprobs requires logprobs to be true', 'invalid_request_error', 'top_logprobs');
   }

@@ -5,8 +5,8 @@ import { z } from 'zod';
 import type { AsyncEngine } from '../engine/async-engine.js';
 import type { RequestChunk, TokenLogprob } from '../engine/types.js';
 import { OpenAIError } from './errors.js';
-import { type CompletionLogprobs, appendCompletionLogprobs, completionLogprobs } from './logprobs.js';
-import { checkModel, commonFields, splitRequest } from './request-fields.js';
+import { type CompletionLogprobs, appendCompletionLogprobs, completionLogprobs, nextTextOffset } from './logprobs.js';
+import { checkCommon, checkModel, commonFields, splitRequest } from './request-fields.js';
 import { SYSTEM_FINGERPRINT, type Usage, makeId, mergeStreams, now, startAll } from './shared.js';
 
 const tokenIds = z.array(z.number().int().min(0, 'must be token ids (integers >= 0)'));
@@ -51,6 +51,7 @@ interface Choice {
 export async function startCompletion({ engine, body, signal }: { engine: AsyncEngine; body: unknown; signal: AbortSignal }) {
   const { fields, sampling } = splitRequest(body, shape);
   checkModel(fields.model, engine.modelName);
+  checkCommon(fields);
   if (fields.stream && sampling.prompt_logprobs != null) {
     throw new OpenAIError(400, 'prompt_logprobs is not available when stream is true', 'invalid_request_error', 'prompt_logprobs');
   }
@@ -72,28 +73,37 @@ export async function startCompletion({ engine, body, signal }: { engine: AsyncE
   const created = now();
   const model = engine.modelName;
   const usage: Usage = { prompt_tokens: prompts.reduce((s, p) => s + p.ids.length, 0), completion_tokens: 0, total_tokens: 0 };
-  const offsets = new Map<number, number>();
+  // Per choice: whether it has started, and where its next token's text_offset begins.
+  const tokenOffsets = new Map<number, number>();
   const promptLogprobs = new Map<number, (TokenLogprob | null)[]>();
+  const k = logprobs ?? 0;
 
   // One step's news for prompt `i` as OpenAI choices (the echoed prompt goes first).
   const toChoices = (i: number, chunk: RequestChunk): Choice[] => {
     if (chunk.promptLogprobs) promptLogprobs.set(i, chunk.promptLogprobs);
     return chunk.outputs.map((o) => {
       const index = i * n + o.index;
+      const first = !tokenOffsets.has(index);
+      let offset = tokenOffsets.get(index) ?? 0;
       let text = '';
       let lp: CompletionLogprobs | null = logprobs === null ? null : { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
-      const first = !offsets.has(index);
-      const offset = offsets.get(index) ?? 0;
       if (first && fields.echo) {
         text = prompts[i]!.text;
-        if (lp) lp = completionLogprobs(engine.tokenizer, promptLogprobs.get(i) ?? [], prompts[i]!.ids, 0, asIds);
+        if (lp) {
+          lp = completionLogprobs(engine.tokenizer, promptLogprobs.get(i) ?? [], prompts[i]!.ids, 0, k, asIds);
+          offset = nextTextOffset(lp, 0);
+        }
       }
       if (!echoOnly) {
         text += o.text;
         usage.completion_tokens += o.tokenIds.length;
-        if (lp) appendCompletionLogprobs(lp, completionLogprobs(engine.tokenizer, o.logprobs ?? [], o.tokenIds, offset + text.length - o.text.length, asIds));
+        if (lp) {
+          const generated = completionLogprobs(engine.tokenizer, o.logprobs ?? [], o.tokenIds, offset, k, asIds);
+          appendCompletionLogprobs(lp, generated);
+          offset = nextTextOffset(generated, offset);
+        }
       }
-      offsets.set(index, offset + text.length);
+      tokenOffsets.set(index, offset);
       return { index, text, logprobs: lp, finish_reason: o.finishReason, stop_reason: o.stopReason };
     });
   };

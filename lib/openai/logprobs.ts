@@ -15,11 +15,17 @@ export interface CompletionLogprobs {
   text_offset: number[];
 }
 
+/**
+ * Completions logprobs of `tokenIds`, as vLLM writes them: top_logprobs maps token text to logprob
+ * for the token itself first, then its top alternatives (up to `k` + 1 entries); text_offset is
+ * the running sum of the token strings' lengths from `textOffset`.
+ */
 export function completionLogprobs(
   tokenizer: Tokenizer,
   logprobs: readonly (TokenLogprob | null)[],
   tokenIds: readonly number[],
   textOffset: number,
+  k: number,
   asIds = false,
 ): CompletionLogprobs {
   const out: CompletionLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
@@ -29,11 +35,27 @@ export function completionLogprobs(
     const text = tokenText(tokenizer, id, asIds);
     out.tokens.push(text);
     out.token_logprobs.push(lp ? lp.logprob : null);
-    out.top_logprobs.push(lp ? Object.fromEntries(lp.top.map((t) => [tokenText(tokenizer, t.token, asIds), t.logprob])) : null);
+    if (lp) {
+      const top: Record<string, number> = { [text]: lp.logprob };
+      for (const t of lp.top) {
+        if (Object.keys(top).length > k) break;
+        const alt = tokenText(tokenizer, t.token, asIds);
+        if (!(alt in top)) top[alt] = t.logprob;
+      }
+      out.top_logprobs.push(top);
+    } else {
+      out.top_logprobs.push(null);
+    }
     out.text_offset.push(at);
     at += text.length;
   });
   return out;
+}
+
+/** Where the next token's text_offset starts: after the last token string. */
+export function nextTextOffset(logprobs: CompletionLogprobs, fallback: number): number {
+  const n = logprobs.tokens.length;
+  return n === 0 ? fallback : logprobs.text_offset[n - 1]! + logprobs.tokens[n - 1]!.length;
 }
 
 export function appendCompletionLogprobs(into: CompletionLogprobs, more: CompletionLogprobs): void {

@@ -62,6 +62,13 @@ export function splitRequest<S extends z.ZodRawShape>(
   return { fields: parsed.data, sampling: rest as SamplingParams };
 }
 
+/** Checks that hold for both routes, as vLLM checks them. */
+export function checkCommon(fields: { stream?: boolean | null | undefined; stream_options?: unknown }): void {
+  if (fields.stream_options != null && !fields.stream) {
+    throw new OpenAIError(400, 'stream_options can only be given when stream is true', 'invalid_request_error', 'stream_options');
+  }
+}
+
 /** 404 unless the request names the served model (or none). */
 export function checkModel(requested: string | null | undefined, served: string): void {
   if (requested && requested !== served) {

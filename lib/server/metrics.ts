@@ -65,7 +65,7 @@ export function createMetrics(engine: AsyncEngine): Registry {
   const promptLen = new Histogram({ name: 'nodellm:request_prompt_tokens', help: 'Prompt tokens per request.', buckets: TOKEN_BUCKETS, registers: [registry] });
   const generationLen = new Histogram({ name: 'nodellm:request_generation_tokens', help: 'Generated tokens per request.', buckets: TOKEN_BUCKETS, registers: [registry] });
 
-  engine.setObserver({
+  engine.addObserver({
     onFirstToken: (seconds) => ttft.observe(seconds),
     onInterTokenLatency: (seconds) => itl.observe(seconds),
     onRequestFinished: (r) => {

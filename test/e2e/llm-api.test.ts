@@ -106,7 +106,13 @@ describe('stopping', () => {
     expect(r.outputs[0]!.text).toBe('');
     const ignored = await llm.generate('Hi', { max_tokens: 4, logit_bias: bias, ignore_eos: true });
     expect(ignored.outputs[0]!.tokenIds).toEqual([EOT, EOT, EOT, EOT]);
-    const shown = await llm.generate('Hi', { max_tokens: 1, logit_bias: bias, skip_special_tokens: false });
+    // The EOS that ends an output is not part of its text (as vLLM), even with special tokens shown...
+    const ended = await llm.generate('Hi', { max_tokens: 3, logit_bias: bias, skip_special_tokens: false });
+    expect(ended.outputs[0]!.text).toBe('');
+    // ... unless asked for; and one that does not end it is shown.
+    const kept = await llm.generate('Hi', { max_tokens: 3, logit_bias: bias, skip_special_tokens: false, include_stop_str_in_output: true });
+    expect(kept.outputs[0]!.text).toBe('<|eot_id|>');
+    const shown = await llm.generate('Hi', { max_tokens: 1, logit_bias: bias, skip_special_tokens: false, ignore_eos: true });
     expect(shown.outputs[0]!.text).toBe('<|eot_id|>');
   });
 });
