@@ -50,7 +50,8 @@ class StepWorker : public Napi::AsyncWorker {
   void Execute() override { output_ = wrap_->engine_->step(); }
   void OnOK() override {
     wrap_->busy_ = false;
-    Napi::Object result = step_output_to_js(Env(), output_, wrap_->engine_->config().model.vocab_size);
+    Napi::Object result = step_output_to_js(Env(), output_);
+    result.Set("stats", stats_to_js(Env(), output_.stats, wrap_->engine_->backend_name()));
     deferred_.Resolve(result);
   }
   void OnError(const Napi::Error& e) override {
@@ -153,16 +154,7 @@ Napi::Value EngineWrap::Stats(const Napi::CallbackInfo& info) {
     // Counters are only changed by steps, which run one at a time; reading them while a step runs
     // would race, so stats() reports between steps like the other calls.
     require_idle("read stats");
-    EngineStats s = engine_->stats();
-    Napi::Object out = Napi::Object::New(env);
-    out.Set("numRunning", s.num_running);
-    out.Set("numWaiting", s.num_waiting);
-    out.Set("numFreeBlocks", s.num_free_blocks);
-    out.Set("numBlocks", s.num_blocks);
-    out.Set("blockSize", s.block_size);
-    out.Set("totalPreemptions", static_cast<double>(s.total_preemptions));
-    out.Set("backend", engine_->backend_name());
-    return out;
+    return stats_to_js(env, engine_->stats(), engine_->backend_name());
   } catch (const Error& e) {
     throw_call_error(env, "stats", e);
   }

@@ -14,7 +14,19 @@ Napi::Float64Array ids_array(Napi::Env env, const std::vector<int64_t>& ids) {
 
 }  // namespace
 
-Napi::Object step_output_to_js(Napi::Env env, const StepOutput& out, int vocab_size) {
+Napi::Object stats_to_js(Napi::Env env, const EngineStats& s, const std::string& backend) {
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("numRunning", s.num_running);
+  out.Set("numWaiting", s.num_waiting);
+  out.Set("numFreeBlocks", s.num_free_blocks);
+  out.Set("numBlocks", s.num_blocks);
+  out.Set("blockSize", s.block_size);
+  out.Set("totalPreemptions", static_cast<double>(s.total_preemptions));
+  out.Set("backend", backend);
+  return out;
+}
+
+Napi::Object step_output_to_js(Napi::Env env, const StepOutput& out) {
   Napi::Object js = Napi::Object::New(env);
   js.Set("seqIds", ids_array(env, out.seq_ids));
   js.Set("tokens", typed_array<Napi::Int32Array>(env, out.tokens));
@@ -39,7 +51,6 @@ Napi::Object step_output_to_js(Napi::Env env, const StepOutput& out, int vocab_s
   }
   js.Set("numScheduledTokens", out.num_scheduled_tokens);
   js.Set("numPreempted", out.num_preempted);
-  (void)vocab_size;
   return js;
 }
 

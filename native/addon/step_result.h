@@ -8,7 +8,8 @@
 
 namespace nodellm {
 
-Napi::Object step_output_to_js(Napi::Env env, const StepOutput& out, int vocab_size);
+Napi::Object step_output_to_js(Napi::Env env, const StepOutput& out);
+Napi::Object stats_to_js(Napi::Env env, const EngineStats& stats, const std::string& backend);
 
 template <typename Array, typename T>
 Array typed_array(Napi::Env env, const std::vector<T>& values) {

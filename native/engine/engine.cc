@@ -116,6 +116,7 @@ StepOutput LLMEngine::step() {
     if (reason != FinishReason::None) scheduler_->finish(seq);
   }
   out.sampled.seqs.clear();  // finished sequences are gone; ids are in seq_ids
+  out.stats = stats();
   return out;
 }
 

@@ -33,6 +33,15 @@ struct EngineConfig {
   bool return_logits = false;           // testing only
 };
 
+struct EngineStats {
+  int num_running = 0;
+  int num_waiting = 0;
+  int num_free_blocks = 0;
+  int num_blocks = 0;
+  int block_size = 0;
+  int64_t total_preemptions = 0;
+};
+
 struct StepOutput {
   std::vector<int64_t> seq_ids;        // one entry per sequence that got a token this step
   std::vector<int32_t> tokens;
@@ -41,15 +50,7 @@ struct StepOutput {
   PromptLogprobRows prompt_logprobs;
   int num_scheduled_tokens = 0;
   int num_preempted = 0;
-};
-
-struct EngineStats {
-  int num_running = 0;
-  int num_waiting = 0;
-  int num_free_blocks = 0;
-  int num_blocks = 0;
-  int block_size = 0;
-  int64_t total_preemptions = 0;
+  EngineStats stats;  // after the step
 };
 
 class LLMEngine {
