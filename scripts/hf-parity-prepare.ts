@@ -1,6 +1,6 @@
 // Writes the models and the engine's logits for the transformers parity check (scripts/hf_parity.py),
 // run on the GPU machine where transformers is installed:
-//   npx tsx scripts/hf-parity-prepare.ts OUT_DIR
+//   npx tsx scripts/hf-parity-prepare.ts OUT_DIR [--device cpu|cuda] [--prompts 4] [--decode 32]
 // For each model variant: a safetensors directory, and for 4 prompts of different lengths the
 // engine's logits at the last prompt position and after each of 32 greedy decode steps (float32,
 // row-major), plus a manifest with the token sequences.
@@ -12,8 +12,15 @@ import { nativeEngineConfig, readModelFiles } from '../lib/models/load-model.js'
 import { type RandomModelOptions, writeRandomLlamaModel } from '../lib/models/random-model.js';
 import { drain, greedy, seededInts } from '../test/helpers/native-engine.js';
 
-const out = process.argv[2] ?? '/tmp/nodellm-parity';
-const DECODE_STEPS = 32;
+const args = process.argv.slice(2);
+const flag = (name: string, fallback: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1]! : fallback;
+};
+const out = args[0] && !args[0].startsWith('--') ? args[0] : '/tmp/nodellm-parity';
+const device = flag('device', 'cpu') as 'cpu' | 'cuda';
+const PROMPTS = Number(flag('prompts', '4'));
+const DECODE_STEPS = Number(flag('decode', '32'));
 const variants: { name: string; model: RandomModelOptions }[] = [
   { name: 'default', model: { seed: 1 } },
   {
@@ -36,9 +43,12 @@ for (const variant of variants) {
   writeRandomLlamaModel(dir, variant.model);
   const model = await readModelFiles(dir);
   const vocab = model.config.vocabSize;
-  const engine = new addon.Engine(nativeEngineConfig(model, { returnLogits: true, maxNumSeqs: 8, numKvBlocks: 64 }, 256));
+  const engine = new addon.Engine(
+    nativeEngineConfig(model, { returnLogits: true, maxNumSeqs: 8, numKvBlocks: 256, device }, 512),
+  );
   await engine.load();
-  const prompts = [1, 7, 33, 64].map((n, i) => seededInts(500 + i, n, vocab));
+  const lengths = [1, 7, 33, 64, 5, 100, 17, 250];
+  const prompts = Array.from({ length: PROMPTS }, (_, i) => seededInts(500 + i, lengths[i % lengths.length]!, vocab));
   prompts.forEach((p, i) => engine.addRequest(i + 1, Int32Array.from(p), greedy(DECODE_STEPS + 1)));
   const rows = prompts.map(() => [] as Float32Array[]);
   const tokens = prompts.map(() => [] as number[]);
@@ -49,7 +59,9 @@ for (const variant of variants) {
       tokens[i]!.push(r.tokens[row]!);
     }
   });
+  const backend = engine.stats().backend;
   engine.close();
+  if (backend !== device) throw new Error(`asked for ${device}, ran on ${backend}`);
   const sequences = prompts.map((prompt, i) => {
     const file = `${variant.name}-seq${i}.f32`;
     const all = new Float32Array(rows[i]!.length * vocab);
@@ -57,7 +69,7 @@ for (const variant of variants) {
     writeFileSync(join(out, file), all);
     return { prompt, generated: tokens[i], logits_file: file, rows: rows[i]!.length };
   });
-  manifest.push({ name: variant.name, dir, vocab, sequences });
+  manifest.push({ name: variant.name, dir, vocab, device, sequences });
 }
 writeFileSync(join(out, 'manifest.json'), JSON.stringify(manifest));
 console.log(`wrote ${out}/manifest.json`);

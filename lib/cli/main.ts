@@ -25,7 +25,7 @@ program
   .option('--max-num-batched-tokens <n>', 'most tokens per step', integer('--max-num-batched-tokens'))
   .option('--block-size <n>', 'tokens per KV-cache block: 8, 16 or 32', integer('--block-size'))
   .option('--chat-template <template>', 'chat template (or a path to one) replacing the model\'s', process.env.CUSTOM_CHAT_TEMPLATE)
-  .option('--device <device>', 'auto or cpu', 'auto')
+  .option('--device <device>', 'auto, cpu or cuda', 'auto')
   .action(async (opts) => {
     const started = Date.now();
     const llm = await LLM.load({
@@ -45,7 +45,7 @@ program
     await app.listen({ host: opts.host, port: opts.port });
     console.log(
       `nodellm serving ${llm.modelName} on http://${opts.host}:${opts.port} | device ${stats.backend}` +
-        (opts.device === 'auto' ? ' (auto: this build has no CUDA backend)' : '') +
+        (stats.backendNote ? ` (${stats.backendNote})` : '') +
         ' | ' +
         `KV cache ${stats.numBlocks} blocks x ${stats.blockSize} tokens | max_model_len ${llm.engine.maxModelLen} | ` +
         `ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,

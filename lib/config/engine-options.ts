@@ -11,8 +11,10 @@ export interface EngineOptions {
   tokenizer?: string;
   /** The name the model is reported under. Default: the model path (or the default's name). */
   servedModelName?: string;
-  /** 'auto' picks CUDA when a GPU is usable, else the CPU; only 'cpu' exists in this build. */
-  device?: 'auto' | 'cpu';
+  /** 'auto' (default) picks CUDA when this build has it and a GPU is usable, else the CPU. */
+  device?: 'auto' | 'cpu' | 'cuda';
+  /** 'auto'/'safetensors' read the weights; 'dummy' fills seeded random ones from config.json alone (vLLM's LOAD_FORMAT=dummy, for benchmarks). */
+  loadFormat?: 'auto' | 'safetensors' | 'dummy';
   /** Longest prompt + output, in tokens. Default: the model's max_position_embeddings. */
   maxModelLen?: number;
   /** Most sequences in one step. Default 256. */
@@ -44,7 +46,8 @@ const schema = z
     model: z.string().min(1).optional(),
     tokenizer: z.string().min(1).optional(),
     servedModelName: z.string().min(1).optional(),
-    device: z.enum(['auto', 'cpu']).optional(),
+    device: z.enum(['auto', 'cpu', 'cuda']).optional(),
+    loadFormat: z.enum(['auto', 'safetensors', 'dummy']).optional(),
     maxModelLen: positiveInt.optional(),
     maxNumSeqs: positiveInt.optional(),
     maxNumBatchedTokens: positiveInt.optional(),

@@ -94,7 +94,7 @@ export class AsyncEngine {
   static async create(options: EngineOptions = {}): Promise<AsyncEngine> {
     const opts = validateEngineOptions(options);
     const dir = opts.model ?? (await ensureDefaultModel(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}));
-    const model = await readModelFiles(dir);
+    const model = await readModelFiles(dir, { dummy: opts.loadFormat === 'dummy' });
     const maxModelLen = opts.maxModelLen ?? model.config.maxPositionEmbeddings;
     if (maxModelLen > model.config.maxPositionEmbeddings) {
       throw new ValidationError(

@@ -31,6 +31,10 @@ export interface NativeEngineConfig {
   maxModelLen?: number;
   maxLogprobs?: number;
   numThreads?: number;
+  device?: 'auto' | 'cpu' | 'cuda';
+  /** LOAD_FORMAT=dummy: seeded random weights standing for a checkpoint of dummyDtype. */
+  dummyWeights?: boolean;
+  dummyDtype?: 'float32' | 'float16' | 'bfloat16';
   returnLogits?: boolean; // testing: each sampled row's raw logits come back in StepResult.logits
 }
 
@@ -93,7 +97,10 @@ export interface NativeEngineStats {
   numBlocks: number;
   blockSize: number;
   totalPreemptions: number;
+  /** 'cpu' or 'cuda'. */
   backend: string;
+  /** Why device auto chose the CPU; '' when it did not have to. */
+  backendNote: string;
 }
 
 export interface NativeEngine {

@@ -16,7 +16,8 @@ export interface ModelFiles {
   tensors: TensorEntry[];
 }
 
-export async function readModelFiles(dir: string): Promise<ModelFiles> {
+/** Reads the config files and the tensor table (none with `dummy`, where weights are random). */
+export async function readModelFiles(dir: string, options: { dummy?: boolean } = {}): Promise<ModelFiles> {
   const abs = resolve(dir);
   if (!existsSync(abs) || !statSync(abs).isDirectory()) {
     throw new ModelLoadError(`Model directory ${abs} does not exist (nodellm loads local HF model directories)`);
@@ -25,7 +26,7 @@ export async function readModelFiles(dir: string): Promise<ModelFiles> {
     const [config, generation, tensors] = await Promise.all([
       readModelConfig(abs),
       readGenerationConfig(abs),
-      readSafetensorsIndex(abs),
+      options.dummy ? Promise.resolve([]) : readSafetensorsIndex(abs),
     ]);
     return { dir: abs, config, generation, tensors };
   } catch (err) {
@@ -60,6 +61,9 @@ export function nativeEngineConfig(model: ModelFiles, options: EngineOptions, ma
     maxModelLen,
     maxLogprobs: options.maxLogprobs ?? 20,
     numThreads: options.numThreads ?? 0,
+    device: options.device ?? 'auto',
+    dummyWeights: options.loadFormat === 'dummy',
+    dummyDtype: model.config.torchDtype,
     returnLogits: options.returnLogits ?? false,
   };
 }

@@ -151,6 +151,15 @@ EngineConfig engine_config_from_js(const Napi::Object& js) {
   c.max_logprobs = integer_or(js, "maxLogprobs", c.max_logprobs);
   c.num_threads = integer_or(js, "numThreads", c.num_threads);
   c.return_logits = boolean_or(js, "returnLogits", false);
+  if (!field(js, "device").IsUndefined()) c.device = string(js, "device");
+  c.dummy_weights = boolean_or(js, "dummyWeights", false);
+  if (c.dummy_weights) {
+    const std::string dtype = string(js, "dummyDtype");
+    if (dtype == "float32") c.dummy_dtype = DType::F32;
+    else if (dtype == "float16") c.dummy_dtype = DType::F16;
+    else if (dtype == "bfloat16") c.dummy_dtype = DType::BF16;
+    else fail("dummyDtype must be float32, float16 or bfloat16, got ", dtype);
+  }
   return c;
 }
 

@@ -51,7 +51,7 @@ class StepWorker : public Napi::AsyncWorker {
   void OnOK() override {
     wrap_->busy_ = false;
     Napi::Object result = step_output_to_js(Env(), output_);
-    result.Set("stats", stats_to_js(Env(), output_.stats, wrap_->engine_->backend_name()));
+    result.Set("stats", stats_to_js(Env(), output_.stats, *wrap_->engine_));
     deferred_.Resolve(result);
   }
   void OnError(const Napi::Error& e) override {
@@ -154,7 +154,7 @@ Napi::Value EngineWrap::Stats(const Napi::CallbackInfo& info) {
     // Counters are only changed by steps, which run one at a time; reading them while a step runs
     // would race, so stats() reports between steps like the other calls.
     require_idle("read stats");
-    return stats_to_js(env, engine_->stats(), engine_->backend_name());
+    return stats_to_js(env, engine_->stats(), *engine_);
   } catch (const Error& e) {
     throw_call_error(env, "stats", e);
   }

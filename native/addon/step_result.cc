@@ -14,7 +14,7 @@ Napi::Float64Array ids_array(Napi::Env env, const std::vector<int64_t>& ids) {
 
 }  // namespace
 
-Napi::Object stats_to_js(Napi::Env env, const EngineStats& s, const std::string& backend) {
+Napi::Object stats_to_js(Napi::Env env, const EngineStats& s, const LLMEngine& engine) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("numRunning", s.num_running);
   out.Set("numWaiting", s.num_waiting);
@@ -22,7 +22,8 @@ Napi::Object stats_to_js(Napi::Env env, const EngineStats& s, const std::string&
   out.Set("numBlocks", s.num_blocks);
   out.Set("blockSize", s.block_size);
   out.Set("totalPreemptions", static_cast<double>(s.total_preemptions));
-  out.Set("backend", backend);
+  out.Set("backend", engine.backend_name());
+  out.Set("backendNote", engine.backend_note());
   return out;
 }
 

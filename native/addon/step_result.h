@@ -9,7 +9,7 @@
 namespace nodellm {
 
 Napi::Object step_output_to_js(Napi::Env env, const StepOutput& out);
-Napi::Object stats_to_js(Napi::Env env, const EngineStats& stats, const std::string& backend);
+Napi::Object stats_to_js(Napi::Env env, const EngineStats& stats, const LLMEngine& engine);
 
 template <typename Array, typename T>
 Array typed_array(Napi::Env env, const std::vector<T>& values) {

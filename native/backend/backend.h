@@ -86,6 +86,9 @@ class Backend {
   // Copies a tensor's rows to contiguous host memory of the same dtype.
   virtual void download(void* dst, const Tensor& src) = 0;
   virtual void synchronize() = 0;
+  // Fills a tensor with offset + scale * (a seeded uniform of unit variance): LOAD_FORMAT=dummy.
+  // Both backends draw the same values (backend/sampling_rng.h's hash of seed and index).
+  virtual void fill_random(const Tensor& dst, uint64_t seed, float scale, float offset) = 0;
 
   // Model operations; rows are tokens.
   virtual void embedding(const Tensor& out, const Tensor& table, const Tensor& ids) = 0;
@@ -124,5 +127,9 @@ class Backend {
 };
 
 std::unique_ptr<Backend> make_cpu_backend(int num_threads);
+
+// "cpu", "cuda" or "auto" (CUDA when this build has it and a GPU is usable, else the CPU). `note`
+// receives why auto chose the CPU, for the start-up log.
+std::unique_ptr<Backend> make_backend(const std::string& device, int num_threads, std::string* note);
 
 }  // namespace nodellm

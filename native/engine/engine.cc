@@ -9,11 +9,11 @@ namespace nodellm {
 
 namespace {
 
-int kv_blocks_for(const EngineConfig& c) {
+int kv_blocks_for(const EngineConfig& c, DType cache_dtype) {
   if (c.num_blocks > 0) return c.num_blocks;
-  // K and V, float32, every layer.
+  // K and V, every layer.
   const int64_t bytes_per_block = 2ll * c.model.num_hidden_layers * c.model.kv_dim() *
-                                  static_cast<int64_t>(sizeof(float)) * c.block_size;
+                                  static_cast<int64_t>(dtype_size(cache_dtype)) * c.block_size;
   return static_cast<int>(std::min<int64_t>(c.kv_cache_bytes / bytes_per_block, 1 << 30));
 }
 
@@ -37,14 +37,16 @@ void validate_engine(const EngineConfig& c, int num_blocks) {
 LLMEngine::LLMEngine(const EngineConfig& config)
     : config_(config), seed_source_(std::random_device{}()) {
   validate(config_.model);
-  const int num_blocks = kv_blocks_for(config_);
-  validate_engine(config_, num_blocks);
+  validate_engine(config_, config_.num_blocks > 0 ? config_.num_blocks : 1 << 30);
   const int threads = config_.num_threads > 0
                           ? config_.num_threads
                           : std::max(1u, std::thread::hardware_concurrency());
-  backend_ = make_cpu_backend(threads);
-  weights_ = std::make_unique<WeightSource>(config_.weight_files, config_.tensors);
+  backend_ = make_backend(config_.device, threads, &backend_note_);
+  weights_ = config_.dummy_weights ? std::make_unique<WeightSource>(config_.dummy_dtype)
+                                   : std::make_unique<WeightSource>(config_.weight_files, config_.tensors);
   model_ = std::make_unique<LlamaModel>(*backend_, config_.model, *weights_, config_.max_model_len);
+  const int num_blocks = kv_blocks_for(config_, model_->activation_dtype());
+  validate_engine(config_, num_blocks);
   blocks_ = std::make_unique<BlockManager>(num_blocks, config_.block_size);
   scheduler_ = std::make_unique<Scheduler>(
       SchedulerConfig{config_.max_num_seqs, config_.max_num_batched_tokens}, *blocks_);

@@ -30,6 +30,9 @@ struct EngineConfig {
   int max_model_len = 2048;
   int max_logprobs = 20;
   int num_threads = 0;                  // 0: one per hardware thread
+  std::string device = "auto";          // auto, cpu or cuda
+  bool dummy_weights = false;           // LOAD_FORMAT=dummy: seeded random weights, no files
+  DType dummy_dtype = DType::BF16;      // the checkpoint dtype dummy weights stand for
   bool return_logits = false;           // testing only
 };
 
@@ -65,6 +68,8 @@ class LLMEngine {
   EngineStats stats() const;
   const EngineConfig& config() const { return config_; }
   std::string backend_name() const { return backend_->name(); }
+  // Why --device auto chose the CPU ("" when it did not have to).
+  const std::string& backend_note() const { return backend_note_; }
 
  private:
   FinishReason finish_reason(const Sequence& seq) const;
@@ -77,6 +82,7 @@ class LLMEngine {
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ModelRunner> runner_;
   std::mt19937_64 seed_source_;
+  std::string backend_note_;
 };
 
 }  // namespace nodellm

@@ -26,8 +26,8 @@ ModelRunner::ModelRunner(Backend& backend, LlamaModel& model, RunnerConfig confi
   activations_ = model.alloc_activations(tokens);
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     const int64_t slots = static_cast<int64_t>(config_.num_blocks) * config_.block_size;
-    caches_.push_back({backend.alloc(DType::F32, slots, c.kv_dim()),
-                       backend.alloc(DType::F32, slots, c.kv_dim())});
+    caches_.push_back({backend.alloc(model.activation_dtype(), slots, c.kv_dim()),
+                       backend.alloc(model.activation_dtype(), slots, c.kv_dim())});
   }
   Staging& s = *staging_;
   auto i32 = [&](int64_t rows, int64_t cols = 1) { return backend.alloc(DType::I32, rows, cols); };
@@ -39,7 +39,7 @@ ModelRunner::ModelRunner(Backend& backend, LlamaModel& model, RunnerConfig confi
   s.seq_lens = i32(seqs);
   s.block_tables = i32(seqs, max_blocks_per_seq_);
   s.sample_rows = i32(seqs);
-  s.hidden_rows = f32(seqs, c.hidden_size);
+  s.hidden_rows = backend.alloc(model.activation_dtype(), seqs, c.hidden_size);
   s.logits = f32(seqs, c.vocab_size);
   const int k = std::max(1, config_.max_logprobs);
   s.targets = i32(seqs);

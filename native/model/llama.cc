@@ -1,5 +1,7 @@
 #include "model/llama.h"
 
+#include <cmath>
+
 #include "model/rope_table.h"
 
 namespace nodellm {
@@ -7,6 +9,24 @@ namespace nodellm {
 namespace {
 std::string layer_name(int i, const char* suffix) {
   return "model.layers." + std::to_string(i) + "." + suffix;
+}
+
+// FNV-1a: a stable seed per tensor name for dummy weights.
+uint64_t name_seed(const std::string& name) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : name) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+// Dummy weights: norms near 1, biases small, matrices with variance 1 / fan_in.
+void fill_dummy(Backend& backend, const Tensor& part, const std::string& name, bool vector) {
+  if (!vector) {
+    backend.fill_random(part, name_seed(name), 1.0f / std::sqrt(static_cast<float>(part.cols)), 0.0f);
+  } else if (name.find("norm") != std::string::npos) {
+    backend.fill_random(part, name_seed(name), 0.05f, 1.0f);
+  } else {
+    backend.fill_random(part, name_seed(name), 0.02f, 0.0f);
+  }
 }
 }  // namespace
 
@@ -28,7 +48,8 @@ Tensor LlamaModel::load(const WeightSource& w, const std::vector<std::string>& n
   int64_t at = 0;
   for (size_t i = 0; i < views.size(); ++i) {
     Tensor part = vector ? t.col_slice(at, rows[i]) : t.row_slice(at, rows[i]);
-    backend_.upload(part, views[i].data, views[i].dtype);
+    if (views[i].data) backend_.upload(part, views[i].data, views[i].dtype);
+    else fill_dummy(backend_, part, names[i], vector);
     at += rows[i];
   }
   owned_.push_back(t);
@@ -62,6 +83,7 @@ LlamaModel::LlamaModel(Backend& backend, const ModelConfig& config, const Weight
                 inter = c.intermediate_size, vocab = c.vocab_size;
 
   embed_ = load(w, {"model.embed_tokens.weight"}, {vocab}, hidden);
+  activation_dtype_ = embed_.dtype;
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     Layer l;
     l.input_norm = load(w, {layer_name(i, "input_layernorm.weight")}, {hidden}, 0);
@@ -105,14 +127,15 @@ LlamaModel::~LlamaModel() {
 
 Activations LlamaModel::alloc_activations(int max_tokens) {
   const ModelConfig& c = config_;
+  const DType t = activation_dtype_;
   Activations a;
   a.residual = backend_.alloc(DType::F32, max_tokens, c.hidden_size);
-  a.normed = backend_.alloc(DType::F32, max_tokens, c.hidden_size);
-  a.qkv = backend_.alloc(DType::F32, max_tokens, c.q_dim() + 2 * c.kv_dim());
-  a.attn = backend_.alloc(DType::F32, max_tokens, c.q_dim());
-  a.proj = backend_.alloc(DType::F32, max_tokens, c.hidden_size);
-  a.gate_up = backend_.alloc(DType::F32, max_tokens, 2 * c.intermediate_size);
-  a.act = backend_.alloc(DType::F32, max_tokens, c.intermediate_size);
+  a.normed = backend_.alloc(t, max_tokens, c.hidden_size);
+  a.qkv = backend_.alloc(t, max_tokens, c.q_dim() + 2 * c.kv_dim());
+  a.attn = backend_.alloc(t, max_tokens, c.q_dim());
+  a.proj = backend_.alloc(t, max_tokens, c.hidden_size);
+  a.gate_up = backend_.alloc(t, max_tokens, 2 * c.intermediate_size);
+  a.act = backend_.alloc(t, max_tokens, c.intermediate_size);
   return a;
 }
 

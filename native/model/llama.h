@@ -41,6 +41,8 @@ class LlamaModel {
   ~LlamaModel();
 
   const ModelConfig& config() const { return config_; }
+  // The dtype of activations and the KV cache on this backend (the residual stream is float32).
+  DType activation_dtype() const { return activation_dtype_; }
   Activations alloc_activations(int max_tokens);
   void free_activations(const Activations& a);
 
@@ -63,6 +65,7 @@ class LlamaModel {
 
   Backend& backend_;
   ModelConfig config_;
+  DType activation_dtype_ = DType::F32;
   Tensor embed_, final_norm_, rope_table_;
   LinearWeight lm_head_;
   std::vector<Layer> layers_;

@@ -32,11 +32,14 @@ class MappedFile;
 class WeightSource {
  public:
   WeightSource(std::vector<std::string> files, std::vector<TensorInfo> tensors);
+  // LOAD_FORMAT=dummy: every tensor exists with the expected shape and no data (the model fills it
+  // with seeded random values), so a benchmark needs only config.json.
+  explicit WeightSource(DType dummy_dtype);
   ~WeightSource();
 
-  bool has(const std::string& name) const { return index_.count(name) > 0; }
-  // The tensor's bytes in place; throws if it is missing, has another shape, or an unsupported
-  // dtype.
+  bool has(const std::string& name) const { return dummy_ || index_.count(name) > 0; }
+  // The tensor's bytes in place (data is null for dummy weights); throws if it is missing, has
+  // another shape, or an unsupported dtype.
   CheckpointView get(const std::string& name, std::vector<int64_t> expected_shape) const;
 
  private:
@@ -44,6 +47,8 @@ class WeightSource {
   std::vector<std::unique_ptr<MappedFile>> mapped_;
   std::vector<TensorInfo> tensors_;
   std::unordered_map<std::string, size_t> index_;
+  bool dummy_ = false;
+  DType dummy_dtype_ = DType::BF16;
 };
 
 }  // namespace nodellm

@@ -22,7 +22,7 @@ export function writeModel(opts: RandomModelOptions): string {
 }
 
 export async function loadNativeEngine(dir: string, options: EngineOptions = {}): Promise<NativeEngine> {
-  const model = await readModelFiles(dir);
+  const model = await readModelFiles(dir, { dummy: options.loadFormat === 'dummy' });
   const engine = new addon.Engine(
     nativeEngineConfig(model, { numThreads: 2, ...options }, options.maxModelLen ?? model.config.maxPositionEmbeddings),
   );

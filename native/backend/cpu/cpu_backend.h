@@ -21,6 +21,7 @@ class CpuBackend final : public Backend {
   void upload(const Tensor& dst, const void* src, DType src_dtype) override;
   void download(void* dst, const Tensor& src) override;
   void synchronize() override {}
+  void fill_random(const Tensor& dst, uint64_t seed, float scale, float offset) override;
 
   void embedding(const Tensor& out, const Tensor& table, const Tensor& ids) override;
   void rmsnorm(const Tensor& out, const Tensor& x, const Tensor& weight, float eps) override;

@@ -3,6 +3,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/half.h"
+#include "backend/random_fill.h"
 
 namespace nodellm {
 
@@ -59,6 +60,19 @@ void CpuBackend::download(void* dst, const Tensor& src) {
   for (int64_t r = 0; r < src.rows; ++r) {
     std::memcpy(static_cast<char*>(dst) + r * row_bytes, src.row<char>(r), row_bytes);
   }
+}
+
+}  // namespace nodellm
+
+namespace nodellm {
+
+void CpuBackend::fill_random(const Tensor& dst, uint64_t seed, float scale, float offset) {
+  NODELLM_CHECK(dst.dtype == DType::F32, "the CPU backend fills float32 tensors");
+  pool_.parallel_for(dst.rows, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r)
+      for (int64_t c = 0; c < dst.cols; ++c)
+        dst.row<float>(r)[c] = offset + scale * random_fill_value(seed, static_cast<uint64_t>(r * dst.cols + c));
+  });
 }
 
 }  // namespace nodellm

@@ -1,0 +1,22 @@
+// Calls f with a value of the C++ type of a float dtype, so a launcher can instantiate a kernel
+// template for the tensor it was given.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "backend/tensor.h"
+#include "common/check.h"
+
+namespace nodellm::kernels {
+
+template <typename F>
+void dispatch_float(DType dtype, const char* what, F&& f) {
+  switch (dtype) {
+    case DType::F32: f(float{}); return;
+    case DType::BF16: f(__nv_bfloat16{}); return;
+    case DType::F16: f(__half{}); return;
+    default: fail(what, ": unsupported dtype ", dtype_name(dtype));
+  }
+}
+
+}  // namespace nodellm::kernels

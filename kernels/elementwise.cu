@@ -1,0 +1,138 @@
+// Simple per-element kernels: dtype conversion, seeded random fill (LOAD_FORMAT=dummy), the
+// embedding lookup, bias add, SiLU-and-multiply, and row gathers.
+#include <cstdio>
+
+#include "backend/random_fill.h"
+#include "kernels/common.cuh"
+#include "kernels/dispatch.cuh"
+#include "kernels/launch.h"
+
+namespace nodellm::kernels {
+
+void check_launch(const char* kernel) {
+  cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) fail("CUDA kernel ", kernel, " failed to launch: ", cudaGetErrorString(err));
+}
+
+namespace {
+
+constexpr int kThreads = 256;
+
+int blocks_for(int64_t n) { return static_cast<int>((n + kThreads - 1) / kThreads); }
+
+template <typename Dst, typename Src>
+__global__ void convert_kernel(Dst* dst, int64_t dst_stride, const Src* src, int64_t rows, int64_t cols) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= rows * cols) return;
+  const int64_t r = i / cols, c = i % cols;
+  dst[r * dst_stride + c] = from_float<Dst>(to_float(src[i]));
+}
+
+template <typename T>
+__global__ void fill_random_kernel(T* dst, int64_t stride, int64_t rows, int64_t cols, uint64_t seed, float scale,
+                                   float offset) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= rows * cols) return;
+  dst[(i / cols) * stride + i % cols] = from_float<T>(offset + scale * random_fill_value(seed, static_cast<uint64_t>(i)));
+}
+
+template <typename T>
+__global__ void embedding_kernel(float* out, int64_t out_stride, const T* table, int64_t table_stride,
+                                 const int32_t* ids, int64_t cols) {
+  const int64_t row = blockIdx.x;
+  const T* src = table + ids[row] * table_stride;
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) out[row * out_stride + c] = to_float(src[c]);
+}
+
+template <typename T>
+__global__ void add_bias_kernel(T* out, int64_t stride, const T* bias, int64_t rows, int64_t cols) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= rows * cols) return;
+  T& o = out[(i / cols) * stride + i % cols];
+  o = from_float<T>(to_float(o) + to_float(bias[i % cols]));
+}
+
+template <typename T>
+__global__ void silu_mul_kernel(T* out, int64_t out_stride, const T* gate_up, int64_t in_stride, int64_t rows, int64_t cols) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= rows * cols) return;
+  const int64_t r = i / cols, c = i % cols;
+  const float g = to_float(gate_up[r * in_stride + c]);
+  const float u = to_float(gate_up[r * in_stride + cols + c]);
+  out[r * out_stride + c] = from_float<T>(g / (1.0f + __expf(-g)) * u);
+}
+
+template <typename T>
+__global__ void gather_rows_kernel(T* out, int64_t out_stride, const T* x, int64_t x_stride, const int32_t* rows, int64_t cols) {
+  const int64_t row = blockIdx.x;
+  const T* src = x + rows[row] * x_stride;
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) out[row * out_stride + c] = src[c];
+}
+
+}  // namespace
+
+void convert(const Tensor& dst, const void* src, DType src_dtype, cudaStream_t stream) {
+  const int64_t n = dst.rows * dst.cols;
+  if (n == 0) return;
+  dispatch_float(dst.dtype, "convert", [&](auto d) {
+    using Dst = decltype(d);
+    dispatch_float(src_dtype, "convert", [&](auto s) {
+      using Src = decltype(s);
+      convert_kernel<Dst, Src><<<blocks_for(n), kThreads, 0, stream>>>(dst.ptr<Dst>(), dst.stride, static_cast<const Src*>(src), dst.rows, dst.cols);
+    });
+  });
+  check_launch("convert");
+}
+
+void fill_random(const Tensor& dst, uint64_t seed, float scale, float offset, cudaStream_t stream) {
+  const int64_t n = dst.rows * dst.cols;
+  if (n == 0) return;
+  dispatch_float(dst.dtype, "fill_random", [&](auto d) {
+    using T = decltype(d);
+    fill_random_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(dst.ptr<T>(), dst.stride, dst.rows, dst.cols, seed, scale, offset);
+  });
+  check_launch("fill_random");
+}
+
+void embedding(const Tensor& out, const Tensor& table, const Tensor& ids, cudaStream_t stream) {
+  if (out.rows == 0) return;
+  NODELLM_CHECK(out.dtype == DType::F32, "embedding writes the float32 residual stream");
+  dispatch_float(table.dtype, "embedding", [&](auto t) {
+    using T = decltype(t);
+    embedding_kernel<T><<<out.rows, kThreads, 0, stream>>>(out.ptr<float>(), out.stride, table.ptr<T>(), table.stride, ids.ptr<int32_t>(), out.cols);
+  });
+  check_launch("embedding");
+}
+
+void add_bias(const Tensor& out, const Tensor& bias, cudaStream_t stream) {
+  const int64_t n = out.rows * out.cols;
+  if (n == 0) return;
+  NODELLM_CHECK(out.dtype == bias.dtype, "add_bias dtypes differ");
+  dispatch_float(out.dtype, "add_bias", [&](auto t) {
+    using T = decltype(t);
+    add_bias_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(out.ptr<T>(), out.stride, bias.ptr<T>(), out.rows, out.cols);
+  });
+  check_launch("add_bias");
+}
+
+void silu_mul(const Tensor& out, const Tensor& gate_up, cudaStream_t stream) {
+  const int64_t n = out.rows * out.cols;
+  if (n == 0) return;
+  dispatch_float(out.dtype, "silu_mul", [&](auto t) {
+    using T = decltype(t);
+    silu_mul_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(out.ptr<T>(), out.stride, gate_up.ptr<T>(), gate_up.stride, out.rows, out.cols);
+  });
+  check_launch("silu_mul");
+}
+
+void gather_rows(const Tensor& out, const Tensor& x, const Tensor& rows, cudaStream_t stream) {
+  if (out.rows == 0) return;
+  NODELLM_CHECK(out.dtype == x.dtype, "gather_rows dtypes differ");
+  dispatch_float(out.dtype, "gather_rows", [&](auto t) {
+    using T = decltype(t);
+    gather_rows_kernel<T><<<out.rows, kThreads, 0, stream>>>(out.ptr<T>(), out.stride, x.ptr<T>(), x.stride, rows.ptr<int32_t>(), out.cols);
+  });
+  check_launch("gather_rows");
+}
+
+}  // namespace nodellm::kernels

@@ -1,0 +1,35 @@
+// Host-side entry points of the CUDA kernels (declared in plain C++ so the backend's .cc files can
+// call them). Each launcher checks the launch and throws nodellm::Error naming the kernel.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "backend/backend.h"
+
+namespace nodellm::kernels {
+
+void check_launch(const char* kernel);
+
+void convert(const Tensor& dst, const void* src_device, DType src_dtype, cudaStream_t stream);
+void fill_random(const Tensor& dst, uint64_t seed, float scale, float offset, cudaStream_t stream);
+void embedding(const Tensor& out, const Tensor& table, const Tensor& ids, cudaStream_t stream);
+void rmsnorm(const Tensor& out, const Tensor& x, const Tensor& weight, float eps, cudaStream_t stream);
+void add_rmsnorm(const Tensor& residual, const Tensor& x, const Tensor& out, const Tensor& weight,
+                 float eps, cudaStream_t stream);
+void add_bias(const Tensor& out, const Tensor& bias, cudaStream_t stream);
+void rope(const Tensor& q, const Tensor& k, const Tensor& positions, const Tensor& cos_sin,
+          int head_dim, cudaStream_t stream);
+void kv_write(const Tensor& k, const Tensor& v, const Tensor& k_cache, const Tensor& v_cache,
+              const Tensor& slot_mapping, cudaStream_t stream);
+void paged_attention(const Tensor& out, const Tensor& q, const Tensor& k_cache,
+                     const Tensor& v_cache, const AttentionBatch& batch, cudaStream_t stream);
+void silu_mul(const Tensor& out, const Tensor& gate_up, cudaStream_t stream);
+void gather_rows(const Tensor& out, const Tensor& x, const Tensor& rows, cudaStream_t stream);
+// penalty_counts: [rows, vocab] int32, all zero (and left zero); work: [rows, vocab] float32.
+void sample(const Tensor& logits, const SamplingBatch& batch, const SamplerOutput& out,
+            int32_t* penalty_counts, float* work, cudaStream_t stream);
+void logprobs(const Tensor& logits, const Tensor& targets, int k, const Tensor& target_logprobs,
+              const Tensor& top_ids, const Tensor& top_logprobs, cudaStream_t stream);
+
+}  // namespace nodellm::kernels

@@ -1,0 +1,159 @@
+#include "backend/cuda/cuda_backend.h"
+
+#include "backend/cuda/cuda_check.h"
+#include "kernels/launch.h"
+
+namespace nodellm {
+
+bool cuda_available(std::string* reason) {
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    if (reason) *reason = std::string("CUDA is not usable: ") + cudaGetErrorString(err);
+    cudaGetLastError();  // clear the sticky error so later calls do not report it
+    return false;
+  }
+  if (count == 0) {
+    if (reason) *reason = "no CUDA device found";
+    return false;
+  }
+  return true;
+}
+
+CudaBackend::CudaBackend(int device) : device_(device) {
+  NODELLM_CUDA(cudaSetDevice(device_));
+  NODELLM_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  gemm_ = std::make_unique<Gemm>(stream_);
+}
+
+CudaBackend::~CudaBackend() {
+  cudaStreamSynchronize(stream_);
+  gemm_.reset();
+  for (void* p : allocations_) cudaFree(p);
+  cudaFree(staging_);
+  cudaFree(penalty_counts_);
+  cudaFree(sampling_work_);
+  cudaStreamDestroy(stream_);
+}
+
+Tensor CudaBackend::alloc(DType dtype, int64_t rows, int64_t cols) {
+  NODELLM_CHECK(rows >= 0 && cols >= 0, "alloc of a negative shape");
+  void* p = nullptr;
+  const size_t bytes = std::max<size_t>(static_cast<size_t>(rows * cols) * dtype_size(dtype), 16);
+  NODELLM_CUDA(cudaMalloc(&p, bytes));
+  allocations_.insert(p);
+  return Tensor(p, dtype, rows, cols);
+}
+
+void CudaBackend::release(const Tensor& t) {
+  if (allocations_.erase(t.data)) NODELLM_CUDA(cudaFree(t.data));
+}
+
+void* CudaBackend::staging(size_t bytes) {
+  if (bytes > staging_bytes_) {
+    NODELLM_CUDA(cudaFree(staging_));
+    staging_ = nullptr;
+    NODELLM_CUDA(cudaMalloc(&staging_, bytes));
+    staging_bytes_ = bytes;
+  }
+  return staging_;
+}
+
+void CudaBackend::upload(const Tensor& dst, const void* src, DType src_dtype) {
+  if (dst.rows == 0 || dst.cols == 0) return;
+  const size_t src_row = static_cast<size_t>(dst.cols) * dtype_size(src_dtype);
+  if (src_dtype == dst.dtype) {
+    NODELLM_CUDA(cudaMemcpy2DAsync(dst.data, dst.stride * dtype_size(dst.dtype), src, src_row, src_row, dst.rows,
+                                   cudaMemcpyHostToDevice, stream_));
+    // Host memory may be pageable or mapped weights that the caller frees or unmaps next.
+    NODELLM_CUDA(cudaStreamSynchronize(stream_));
+    return;
+  }
+  void* tmp = staging(src_row * dst.rows);
+  NODELLM_CUDA(cudaMemcpyAsync(tmp, src, src_row * dst.rows, cudaMemcpyHostToDevice, stream_));
+  kernels::convert(dst, tmp, src_dtype, stream_);
+  NODELLM_CUDA(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::download(void* dst, const Tensor& src) {
+  if (src.rows == 0 || src.cols == 0) return;
+  const size_t row = static_cast<size_t>(src.cols) * dtype_size(src.dtype);
+  NODELLM_CUDA(cudaMemcpy2DAsync(dst, row, src.data, src.stride * dtype_size(src.dtype), row, src.rows,
+                                 cudaMemcpyDeviceToHost, stream_));
+  NODELLM_CUDA(cudaStreamSynchronize(stream_));
+}
+
+void CudaBackend::synchronize() { NODELLM_CUDA(cudaStreamSynchronize(stream_)); }
+
+void CudaBackend::fill_random(const Tensor& dst, uint64_t seed, float scale, float offset) {
+  kernels::fill_random(dst, seed, scale, offset, stream_);
+}
+
+void CudaBackend::embedding(const Tensor& out, const Tensor& table, const Tensor& ids) {
+  kernels::embedding(out, table, ids, stream_);
+}
+
+void CudaBackend::rmsnorm(const Tensor& out, const Tensor& x, const Tensor& weight, float eps) {
+  kernels::rmsnorm(out, x, weight, eps, stream_);
+}
+
+void CudaBackend::add_rmsnorm(const Tensor& residual, const Tensor& x, const Tensor& out, const Tensor& weight,
+                              float eps) {
+  kernels::add_rmsnorm(residual, x, out, weight, eps, stream_);
+}
+
+LinearWeight CudaBackend::prepare_linear(const Tensor& weight) {
+  return LinearWeight{weight, weight.rows, weight.cols};  // cuBLASLt reads nn.Linear's layout as is
+}
+
+void CudaBackend::linear(const Tensor& out, const Tensor& x, const LinearWeight& weight, const Tensor* bias) {
+  gemm_->run(out, x, weight.data);
+  if (bias) kernels::add_bias(out, *bias, stream_);
+}
+
+void CudaBackend::rope(const Tensor& q, const Tensor& k, const Tensor& positions, const Tensor& cos_sin,
+                       int head_dim) {
+  kernels::rope(q, k, positions, cos_sin, head_dim, stream_);
+}
+
+void CudaBackend::kv_write(const Tensor& k, const Tensor& v, const Tensor& k_cache, const Tensor& v_cache,
+                           const Tensor& slot_mapping) {
+  kernels::kv_write(k, v, k_cache, v_cache, slot_mapping, stream_);
+}
+
+void CudaBackend::paged_attention(const Tensor& out, const Tensor& q, const Tensor& k_cache,
+                                  const Tensor& v_cache, const AttentionBatch& batch) {
+  kernels::paged_attention(out, q, k_cache, v_cache, batch, stream_);
+}
+
+void CudaBackend::silu_mul(const Tensor& out, const Tensor& gate_up) { kernels::silu_mul(out, gate_up, stream_); }
+
+void CudaBackend::gather_rows(const Tensor& out, const Tensor& x, const Tensor& rows) {
+  kernels::gather_rows(out, x, rows, stream_);
+}
+
+void CudaBackend::ensure_sampling_scratch(int64_t rows, int64_t vocab) {
+  if (rows <= sampling_rows_ && vocab == sampling_vocab_) return;
+  NODELLM_CUDA(cudaFree(penalty_counts_));
+  NODELLM_CUDA(cudaFree(sampling_work_));
+  penalty_counts_ = nullptr;
+  sampling_work_ = nullptr;
+  rows = std::max(rows, sampling_rows_);
+  NODELLM_CUDA(cudaMalloc(&penalty_counts_, rows * vocab * sizeof(int32_t)));
+  NODELLM_CUDA(cudaMemsetAsync(penalty_counts_, 0, rows * vocab * sizeof(int32_t), stream_));
+  NODELLM_CUDA(cudaMalloc(&sampling_work_, rows * vocab * sizeof(float)));
+  sampling_rows_ = rows;
+  sampling_vocab_ = vocab;
+}
+
+void CudaBackend::sample(const Tensor& logits, const SamplingBatch& batch, const SamplerOutput& out) {
+  ensure_sampling_scratch(batch.num_rows, logits.cols);
+  kernels::sample(logits, batch, out, penalty_counts_, sampling_work_, stream_);
+}
+
+void CudaBackend::logprobs(const Tensor& logits, const Tensor& targets, int k, const Tensor& target_logprobs,
+                           const Tensor& top_ids, const Tensor& top_logprobs) {
+  kernels::logprobs(logits, targets, k, target_logprobs, top_ids, top_logprobs, stream_);
+}
+
+}  // namespace nodellm

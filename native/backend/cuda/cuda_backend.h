@@ -1,0 +1,68 @@
+// The CUDA backend: tensors in device memory, weights and activations in 16-bit floats (the
+// checkpoint's bf16 or fp16; float32 checkpoints run in bf16) with a float32 residual stream and
+// float32 logits, GEMMs on cuBLASLt and the kernels of kernels/. Work is queued on one stream;
+// only sampled ids and requested logprobs are copied back per step.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <memory>
+#include <unordered_set>
+
+#include "backend/backend.h"
+#include "backend/cuda/gemm.h"
+
+namespace nodellm {
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device);
+  ~CudaBackend() override;
+  std::string name() const override { return "cuda"; }
+
+  Tensor alloc(DType dtype, int64_t rows, int64_t cols) override;
+  void release(const Tensor& tensor) override;
+  DType weight_dtype(DType checkpoint) const override {
+    return checkpoint == DType::F16 ? DType::F16 : DType::BF16;
+  }
+  void upload(const Tensor& dst, const void* src, DType src_dtype) override;
+  void download(void* dst, const Tensor& src) override;
+  void synchronize() override;
+  void fill_random(const Tensor& dst, uint64_t seed, float scale, float offset) override;
+
+  void embedding(const Tensor& out, const Tensor& table, const Tensor& ids) override;
+  void rmsnorm(const Tensor& out, const Tensor& x, const Tensor& weight, float eps) override;
+  void add_rmsnorm(const Tensor& residual, const Tensor& x, const Tensor& out, const Tensor& weight,
+                   float eps) override;
+  LinearWeight prepare_linear(const Tensor& weight) override;
+  void linear(const Tensor& out, const Tensor& x, const LinearWeight& weight, const Tensor* bias) override;
+  void rope(const Tensor& q, const Tensor& k, const Tensor& positions, const Tensor& cos_sin,
+            int head_dim) override;
+  void kv_write(const Tensor& k, const Tensor& v, const Tensor& k_cache, const Tensor& v_cache,
+                const Tensor& slot_mapping) override;
+  void paged_attention(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                       const AttentionBatch& batch) override;
+  void silu_mul(const Tensor& out, const Tensor& gate_up) override;
+  void gather_rows(const Tensor& out, const Tensor& x, const Tensor& rows) override;
+  void sample(const Tensor& logits, const SamplingBatch& batch, const SamplerOutput& out) override;
+  void logprobs(const Tensor& logits, const Tensor& targets, int k, const Tensor& target_logprobs,
+                const Tensor& top_ids, const Tensor& top_logprobs) override;
+
+ private:
+  void* staging(size_t bytes);
+  void ensure_sampling_scratch(int64_t rows, int64_t vocab);
+
+  int device_;
+  cudaStream_t stream_ = nullptr;
+  std::unique_ptr<Gemm> gemm_;
+  std::unordered_set<void*> allocations_;
+  void* staging_ = nullptr;  // device buffer for uploads that need a dtype conversion
+  size_t staging_bytes_ = 0;
+  int32_t* penalty_counts_ = nullptr;  // [rows, vocab], kept all zero between uses
+  float* sampling_work_ = nullptr;     // [rows, vocab]
+  int64_t sampling_rows_ = 0, sampling_vocab_ = 0;
+};
+
+// Whether a CUDA device is usable; false with the reason (e.g. the driver is missing or too old).
+bool cuda_available(std::string* reason);
+
+}  // namespace nodellm

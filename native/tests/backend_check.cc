@@ -1,0 +1,298 @@
+// Checks every CUDA kernel against the CPU reference backend on fresh random inputs at several
+// sizes, in float32 (tight tolerance) and bfloat16 (bf16 rounding), and prints one line per case.
+// Built only with the CUDA backend: build/Release/backend_check. Exit status 1 if any case fails.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <tuple>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backend/backend.h"
+#include "backend/cuda/cuda_backend.h"
+#include "backend/half.h"
+#include "engine/sampling_inputs.h"
+
+using namespace nodellm;
+
+namespace {
+
+std::mt19937 rng(1234);
+int failures = 0;
+
+std::vector<float> randn(size_t n, float scale = 1.0f) {
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+// A host tensor mirrored on both backends.
+struct Pair {
+  Tensor cpu, gpu;
+};
+
+Pair make(Backend& cpu, Backend& gpu, DType gpu_dtype, int64_t rows, int64_t cols, const std::vector<float>& data) {
+  Pair p{cpu.alloc(DType::F32, rows, cols), gpu.alloc(gpu_dtype, rows, cols)};
+  cpu.upload(p.cpu, data.data(), DType::F32);
+  gpu.upload(p.gpu, data.data(), DType::F32);
+  return p;
+}
+
+Pair make_i32(Backend& cpu, Backend& gpu, int64_t rows, int64_t cols, const std::vector<int32_t>& data) {
+  Pair p{cpu.alloc(DType::I32, rows, cols), gpu.alloc(DType::I32, rows, cols)};
+  cpu.upload(p.cpu, data.data(), DType::I32);
+  gpu.upload(p.gpu, data.data(), DType::I32);
+  return p;
+}
+
+std::vector<float> read(Backend& b, const Tensor& t) {
+  std::vector<float> out(t.rows * t.cols);
+  if (t.dtype == DType::F32) {
+    b.download(out.data(), t);
+  } else {
+    std::vector<uint16_t> half(t.rows * t.cols);
+    b.download(half.data(), t);
+    for (size_t i = 0; i < half.size(); ++i) out[i] = t.dtype == DType::BF16 ? bf16_to_f32(half[i]) : f16_to_f32(half[i]);
+  }
+  return out;
+}
+
+// max |a - b| / max |b|
+double rel_error(const std::vector<float>& got, const std::vector<float>& want) {
+  double diff = 0, ref = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    diff = std::max(diff, static_cast<double>(std::fabs(got[i] - want[i])));
+    ref = std::max(ref, static_cast<double>(std::fabs(want[i])));
+  }
+  return ref > 0 ? diff / ref : diff;
+}
+
+void report(const std::string& name, DType dtype, double err) {
+  const double tol = dtype == DType::F32 ? 1e-4 : 2e-2;
+  const bool ok = err <= tol && std::isfinite(err);
+  if (!ok) ++failures;
+  std::printf("%-58s %-8s rel err %.2e (tol %.0e) %s\n", name.c_str(), dtype_name(dtype), err, tol, ok ? "ok" : "FAIL");
+}
+
+void check_linear(Backend& cpu, Backend& gpu, DType dt, int64_t tokens, int64_t k, int64_t n) {
+  auto x = make(cpu, gpu, dt, tokens, k, randn(tokens * k));
+  auto w = make(cpu, gpu, dt, n, k, randn(n * k, 1.0f / std::sqrt(static_cast<float>(k))));
+  Pair out{cpu.alloc(DType::F32, tokens, n), gpu.alloc(dt, tokens, n)};
+  LinearWeight wc = cpu.prepare_linear(w.cpu), wg = gpu.prepare_linear(w.gpu);
+  // The reference multiplies the values the GPU sees (rounded to its dtype).
+  cpu.upload(x.cpu, read(gpu, x.gpu).data(), DType::F32);
+  std::vector<float> wr = read(gpu, w.gpu);
+  Tensor wcpu = cpu.alloc(DType::F32, n, k);
+  cpu.upload(wcpu, wr.data(), DType::F32);
+  wc = cpu.prepare_linear(wcpu);
+  cpu.linear(out.cpu, x.cpu, wc, nullptr);
+  gpu.linear(out.gpu, x.gpu, wg, nullptr);
+  report("linear " + std::to_string(tokens) + "x" + std::to_string(k) + " @ " + std::to_string(n), dt,
+         rel_error(read(gpu, out.gpu), read(cpu, out.cpu)));
+}
+
+void check_norms(Backend& cpu, Backend& gpu, DType dt, int64_t rows, int64_t cols) {
+  auto residual = make(cpu, gpu, DType::F32, rows, cols, randn(rows * cols));
+  auto y = make(cpu, gpu, dt, rows, cols, randn(rows * cols));
+  auto w = make(cpu, gpu, dt, 1, cols, randn(cols, 0.1f));
+  cpu.upload(y.cpu, read(gpu, y.gpu).data(), DType::F32);
+  cpu.upload(w.cpu, read(gpu, w.gpu).data(), DType::F32);
+  Pair out{cpu.alloc(DType::F32, rows, cols), gpu.alloc(dt, rows, cols)};
+  cpu.rmsnorm(out.cpu, residual.cpu, w.cpu, 1e-5f);
+  gpu.rmsnorm(out.gpu, residual.gpu, w.gpu, 1e-5f);
+  report("rmsnorm " + std::to_string(rows) + "x" + std::to_string(cols), dt, rel_error(read(gpu, out.gpu), read(cpu, out.cpu)));
+  cpu.add_rmsnorm(residual.cpu, y.cpu, out.cpu, w.cpu, 1e-5f);
+  gpu.add_rmsnorm(residual.gpu, y.gpu, out.gpu, w.gpu, 1e-5f);
+  report("add_rmsnorm (output) " + std::to_string(rows) + "x" + std::to_string(cols), dt, rel_error(read(gpu, out.gpu), read(cpu, out.cpu)));
+  report("add_rmsnorm (residual) " + std::to_string(rows) + "x" + std::to_string(cols), DType::F32,
+         rel_error(read(gpu, residual.gpu), read(cpu, residual.cpu)));
+}
+
+void check_elementwise(Backend& cpu, Backend& gpu, DType dt, int64_t rows, int64_t cols, int vocab) {
+  // embedding
+  auto table = make(cpu, gpu, dt, vocab, cols, randn(vocab * cols));
+  cpu.upload(table.cpu, read(gpu, table.gpu).data(), DType::F32);
+  std::vector<int32_t> ids(rows);
+  for (auto& id : ids) id = static_cast<int32_t>(rng() % vocab);
+  auto id_t = make_i32(cpu, gpu, rows, 1, ids);
+  Pair emb{cpu.alloc(DType::F32, rows, cols), gpu.alloc(DType::F32, rows, cols)};
+  cpu.embedding(emb.cpu, table.cpu, id_t.cpu);
+  gpu.embedding(emb.gpu, table.gpu, id_t.gpu);
+  report("embedding " + std::to_string(rows) + " of " + std::to_string(vocab) + "x" + std::to_string(cols), dt,
+         rel_error(read(gpu, emb.gpu), read(cpu, emb.cpu)));
+  // silu_mul
+  auto gu = make(cpu, gpu, dt, rows, 2 * cols, randn(rows * 2 * cols, 2.0f));
+  cpu.upload(gu.cpu, read(gpu, gu.gpu).data(), DType::F32);
+  Pair act{cpu.alloc(DType::F32, rows, cols), gpu.alloc(dt, rows, cols)};
+  cpu.silu_mul(act.cpu, gu.cpu);
+  gpu.silu_mul(act.gpu, gu.gpu);
+  report("silu_mul " + std::to_string(rows) + "x" + std::to_string(cols), dt, rel_error(read(gpu, act.gpu), read(cpu, act.cpu)));
+  // gather_rows
+  std::vector<int32_t> rows_idx(rows / 2 + 1);
+  for (auto& r : rows_idx) r = static_cast<int32_t>(rng() % rows);
+  auto ri = make_i32(cpu, gpu, rows_idx.size(), 1, rows_idx);
+  Pair g{cpu.alloc(DType::F32, rows_idx.size(), cols), gpu.alloc(dt, rows_idx.size(), cols)};
+  cpu.gather_rows(g.cpu, act.cpu, ri.cpu);
+  gpu.gather_rows(g.gpu, act.gpu, ri.gpu);
+  report("gather_rows " + std::to_string(rows_idx.size()) + "x" + std::to_string(cols), dt, rel_error(read(gpu, g.gpu), read(cpu, g.cpu)));
+}
+
+// RoPE, KV write and paged attention over a scattered block table, for several sequences mixing
+// decode rows and prefill chunks.
+void check_attention(Backend& cpu, Backend& gpu, DType dt, int heads, int kv_heads, int head_dim, int block_size,
+                     const std::vector<int>& context, const std::vector<int>& new_tokens) {
+  const int seqs = static_cast<int>(context.size());
+  const int max_blocks = 1 + *std::max_element(context.begin(), context.end()) / block_size;
+  const int num_blocks = seqs * max_blocks + 7;
+  std::vector<int32_t> free_blocks(num_blocks);
+  for (int i = 0; i < num_blocks; ++i) free_blocks[i] = i;
+  std::shuffle(free_blocks.begin(), free_blocks.end(), rng);  // scattered blocks
+  std::vector<int32_t> tables(seqs * max_blocks, 0), query_start{0}, seq_lens, positions, slots;
+  int next = 0;
+  for (int s = 0; s < seqs; ++s) {
+    for (int b = 0; b * block_size < context[s]; ++b) tables[s * max_blocks + b] = free_blocks[next++];
+    for (int p = context[s] - new_tokens[s]; p < context[s]; ++p) {
+      positions.push_back(p);
+      slots.push_back(tables[s * max_blocks + p / block_size] * block_size + p % block_size);
+    }
+    query_start.push_back(static_cast<int32_t>(positions.size()));
+    seq_lens.push_back(context[s]);
+  }
+  const int rows = static_cast<int>(positions.size()), kv_dim = kv_heads * head_dim, q_dim = heads * head_dim;
+  const int cache_rows = num_blocks * block_size;
+  // Fill the whole cache with random K/V (the earlier tokens), then write the new rows over it.
+  auto kc = make(cpu, gpu, dt, cache_rows, kv_dim, randn(static_cast<size_t>(cache_rows) * kv_dim));
+  auto vc = make(cpu, gpu, dt, cache_rows, kv_dim, randn(static_cast<size_t>(cache_rows) * kv_dim));
+  cpu.upload(kc.cpu, read(gpu, kc.gpu).data(), DType::F32);
+  cpu.upload(vc.cpu, read(gpu, vc.gpu).data(), DType::F32);
+  auto qkv = make(cpu, gpu, dt, rows, q_dim + 2 * kv_dim, randn(static_cast<size_t>(rows) * (q_dim + 2 * kv_dim)));
+  cpu.upload(qkv.cpu, read(gpu, qkv.gpu).data(), DType::F32);
+  std::vector<float> table(4096 * head_dim);
+  for (int p = 0; p < 4096; ++p)
+    for (int i = 0; i < head_dim / 2; ++i) {
+      const double a = p / std::pow(10000.0, 2.0 * i / head_dim);
+      table[p * head_dim + i] = static_cast<float>(std::cos(a));
+      table[p * head_dim + head_dim / 2 + i] = static_cast<float>(std::sin(a));
+    }
+  auto rope_t = make(cpu, gpu, DType::F32, 4096, head_dim, table);
+  auto pos = make_i32(cpu, gpu, rows, 1, positions);
+  auto slot = make_i32(cpu, gpu, rows, 1, slots);
+  auto qs = make_i32(cpu, gpu, seqs + 1, 1, query_start);
+  auto sl = make_i32(cpu, gpu, seqs, 1, seq_lens);
+  auto bt = make_i32(cpu, gpu, seqs, max_blocks, tables);
+  auto run = [&](Backend& b, const Tensor& qkv_t, const Tensor& k_cache, const Tensor& v_cache, const Tensor& out,
+                 const Tensor& p, const Tensor& s, const Tensor& q_start, const Tensor& lens, const Tensor& tbl,
+                 const Tensor& rt) {
+    Tensor q = qkv_t.col_slice(0, q_dim), k = qkv_t.col_slice(q_dim, kv_dim), v = qkv_t.col_slice(q_dim + kv_dim, kv_dim);
+    b.rope(q, k, p, rt, head_dim);
+    b.kv_write(k, v, k_cache, v_cache, s);
+    AttentionBatch ab{q_start, lens, tbl, seqs, 0, *std::max_element(context.begin(), context.end()), block_size,
+                      heads, kv_heads, head_dim, 1.0f / std::sqrt(static_cast<float>(head_dim))};
+    b.paged_attention(out, q, k_cache, v_cache, ab);
+  };
+  Pair out{cpu.alloc(DType::F32, rows, q_dim), gpu.alloc(dt, rows, q_dim)};
+  run(cpu, qkv.cpu, kc.cpu, vc.cpu, out.cpu, pos.cpu, slot.cpu, qs.cpu, sl.cpu, bt.cpu, rope_t.cpu);
+  run(gpu, qkv.gpu, kc.gpu, vc.gpu, out.gpu, pos.gpu, slot.gpu, qs.gpu, sl.gpu, bt.gpu, rope_t.gpu);
+  char name[160];
+  std::snprintf(name, sizeof name, "rope+kv_write+attention h%d/kv%d d%d bs%d rows %d ctx<=%d", heads, kv_heads,
+                head_dim, block_size, rows, *std::max_element(context.begin(), context.end()));
+  report(std::string(name) + " (q)", dt, rel_error(read(gpu, qkv.gpu), read(cpu, qkv.cpu)));
+  report(std::string(name) + " (out)", dt, rel_error(read(gpu, out.gpu), read(cpu, out.cpu)));
+}
+
+// The sampler on the same logits and parameters on both backends: greedy rows must pick the same
+// token; seeded rows the same token (the draw sums in a slightly different order, so a rare
+// boundary case may differ); raw logprobs and top-k agree.
+void check_sampling(Backend& cpu, Backend& gpu, int rows, int vocab) {
+  std::vector<float> logits = randn(static_cast<size_t>(rows) * vocab, 3.0f);
+  std::vector<std::vector<int32_t>> history(rows);
+  std::vector<std::vector<std::pair<int32_t, float>>> bias(rows);
+  std::vector<std::vector<int32_t>> masked(rows);
+  auto add_rows = [&](SamplingInputs& in) {
+    for (int r = 0; r < rows; ++r) {
+      SamplingRow row;
+      row.temperature = r % 4 == 0 ? 0.0f : 0.5f + 0.25f * (r % 5);
+      row.top_k = r % 3 == 0 ? 50 : 0;
+      row.top_p = r % 5 == 0 ? 0.9f : 1.0f;
+      row.min_p = r % 7 == 0 ? 0.05f : 0.0f;
+      row.repetition_penalty = r % 6 == 0 ? 1.3f : 1.0f;
+      row.frequency_penalty = r % 6 == 1 ? 0.5f : 0.0f;
+      row.presence_penalty = r % 6 == 2 ? 0.7f : 0.0f;
+      row.seed = 1000 + r;
+      row.output_pos = r * 3;
+      row.num_logprobs = r % 2 == 0 ? 5 : -1;
+      if (history[r].empty()) {
+        for (int i = 0; i < 40; ++i) history[r].push_back(static_cast<int32_t>(rng() % vocab));
+        bias[r] = {{static_cast<int32_t>(rng() % vocab), 5.0f}};
+        if (r % 8 == 3) masked[r] = {static_cast<int32_t>(rng() % vocab)};
+      }
+      row.history = history[r].data();
+      row.history_len = static_cast<int>(history[r].size());
+      row.prompt_len = 20;
+      row.logit_bias = &bias[r];
+      row.masked = &masked[r];
+      in.add(row);
+    }
+  };
+  SamplingInputs cin(cpu, rows, 20), gin(gpu, rows, 20);
+  add_rows(cin);
+  add_rows(gin);
+  Tensor lc = cpu.alloc(DType::F32, rows, vocab), lg = gpu.alloc(DType::F32, rows, vocab);
+  cpu.upload(lc, logits.data(), DType::F32);
+  gpu.upload(lg, logits.data(), DType::F32);
+  SamplingResult rc = cin.sample(lc), rg = gin.sample(lg);
+  int greedy_same = 0, greedy = 0, sampled_same = 0, sampled = 0;
+  double lp_err = 0;
+  for (int r = 0; r < rows; ++r) {
+    const bool is_greedy = r % 4 == 0;
+    (is_greedy ? greedy : sampled)++;
+    if (rc.tokens[r] == rg.tokens[r]) (is_greedy ? greedy_same : sampled_same)++;
+    if (r % 2 == 0) {
+      lp_err = std::max(lp_err, static_cast<double>(std::fabs(rc.logprobs[r] - rg.logprobs[r])));
+      for (int j = 0; j < 5; ++j) {
+        if (rc.top_ids[r * rc.top_k + j] != rg.top_ids[r * rg.top_k + j]) lp_err = 1e9;
+        lp_err = std::max(lp_err, static_cast<double>(std::fabs(rc.top_logprobs[r * rc.top_k + j] - rg.top_logprobs[r * rg.top_k + j])));
+      }
+    }
+  }
+  const bool ok = greedy_same == greedy && sampled_same >= sampled - 1 && lp_err < 1e-3;
+  if (!ok) ++failures;
+  std::printf("%-58s greedy %d/%d, seeded %d/%d same token, logprob err %.1e %s\n",
+              ("sample " + std::to_string(rows) + " rows x " + std::to_string(vocab)).c_str(), greedy_same, greedy,
+              sampled_same, sampled, lp_err, ok ? "ok" : "FAIL");
+}
+
+}  // namespace
+
+int main() {
+  std::string reason;
+  if (!cuda_available(&reason)) {
+    std::printf("no GPU: %s\n", reason.c_str());
+    return 1;
+  }
+  auto cpu = make_cpu_backend(8);
+  CudaBackend gpu(0);
+  for (DType dt : {DType::F32, DType::BF16}) {
+    for (auto [t, k, n] : std::vector<std::tuple<int, int, int>>{{1, 4096, 4096}, {7, 4096, 14336}, {64, 1024, 3000}, {300, 512, 128256}}) {
+      if (dt == DType::F32 && n == 14336) continue;
+      check_linear(*cpu, gpu, dt, t, k, n);
+    }
+    for (auto [r, c] : std::vector<std::pair<int, int>>{{1, 4096}, {37, 4096}, {300, 64}}) check_norms(*cpu, gpu, dt, r, c);
+    check_elementwise(*cpu, gpu, dt, 37, 4096, 1000);
+    check_elementwise(*cpu, gpu, dt, 300, 64, 128256);
+    for (auto [h, kv, d] : std::vector<std::tuple<int, int, int>>{{32, 8, 128}, {8, 8, 64}, {8, 1, 128}, {4, 2, 16}, {16, 4, 256}, {64, 8, 128}}) {
+      for (int bs : {8, 16, 32}) {
+        check_attention(*cpu, gpu, dt, h, kv, d, bs, {1, 17, 100, 513}, {1, 17, 3, 1});
+      }
+    }
+    check_attention(*cpu, gpu, dt, 32, 8, 128, 16, {2048, 4096, 1000}, {1, 1, 1});
+  }
+  check_sampling(*cpu, gpu, 64, 128256);
+  check_sampling(*cpu, gpu, 8, 1000);
+  std::printf("%s: %d failing case(s)\n", failures ? "FAIL" : "PASS", failures);
+  return failures ? 1 : 0;
+}
