@@ -42,6 +42,14 @@ let id = 1;
 const add = (promptLen: number, newTokens: number) =>
   engine.addRequest(id++, Int32Array.from(seededInts(id, promptLen, VOCAB)), greedy(newTokens));
 
+// --profile: only a short batch-1 decode (for ncu, which times every kernel it sees).
+if (args.includes('--profile')) {
+  add(128, 17);
+  await drain(engine);
+  engine.close();
+  process.exit(0);
+}
+
 // Warm-up (cuBLASLt plans for the shapes used below).
 add(128, 8);
 for (let i = 0; i < 64; i++) add(32, 4);

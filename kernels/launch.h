@@ -3,6 +3,7 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "backend/backend.h"
@@ -20,10 +21,29 @@ void add_rmsnorm(const Tensor& residual, const Tensor& x, const Tensor& out, con
 void add_bias(const Tensor& out, const Tensor& bias, cudaStream_t stream);
 void rope(const Tensor& q, const Tensor& k, const Tensor& positions, const Tensor& cos_sin,
           int head_dim, cudaStream_t stream);
+void rope_kv_write(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& positions,
+                   const Tensor& cos_sin, int head_dim, const Tensor& k_cache, const Tensor& v_cache,
+                   const Tensor& slot_mapping, cudaStream_t stream);
 void kv_write(const Tensor& k, const Tensor& v, const Tensor& k_cache, const Tensor& v_cache,
               const Tensor& slot_mapping, cudaStream_t stream);
+// Room for the partial softmaxes of a context split over several blocks (flash-decoding).
+struct AttentionScratch {
+  float* max = nullptr;
+  float* sum = nullptr;
+  float* value = nullptr;
+  int64_t capacity = 0;        // (row, head, partition) entries in max and sum
+  int64_t value_capacity = 0;  // floats in value
+  int multiprocessors = 132;
+  // The most partitions per (row, head) that fit.
+  int max_partitions(int64_t rows, int heads, int head_dim) const {
+    const int64_t pairs = rows * heads;
+    if (pairs == 0) return 1;
+    return static_cast<int>(std::min<int64_t>(capacity / pairs, value_capacity / (pairs * head_dim)));
+  }
+};
 void paged_attention(const Tensor& out, const Tensor& q, const Tensor& k_cache,
-                     const Tensor& v_cache, const AttentionBatch& batch, cudaStream_t stream);
+                     const Tensor& v_cache, const AttentionBatch& batch, const AttentionScratch& scratch,
+                     cudaStream_t stream);
 void silu_mul(const Tensor& out, const Tensor& gate_up, cudaStream_t stream);
 void gather_rows(const Tensor& out, const Tensor& x, const Tensor& rows, cudaStream_t stream);
 // penalty_counts: [rows, vocab] int32, all zero (and left zero); work: [rows, vocab] float32.

@@ -1,11 +1,17 @@
 // Causal attention of each new query row over its sequence's paged KV cache.
 //
-// One block per (query row, KV head, chunk of up to 8 query heads of that KV head): the block
-// reads each key and value once for all the query heads that share it (grouped-query attention).
-// Each of the 4 warps takes every 4th key; within a warp, lanes split head_dim, so a key row is
-// one coalesced read. Warps keep an online softmax (running max, sum, weighted values) and are
-// merged at the end. This is the correct, general version; the flash-decoding split over long
-// contexts and the tensor-core prefill come next (see kernels/README.md).
+// One block per (query row, KV head, chunk of up to 8 query heads of that KV head, partition of
+// the context): the block reads each key and value once for all the query heads that share it
+// (grouped-query attention). Each of the 4 warps takes every 4th key of the partition; within a
+// warp, lanes split head_dim, so a key row is one coalesced read. Warps keep an online softmax
+// (running max, sum, weighted values) and are merged at the end.
+//
+// When there are few rows (decode), the context is split into partitions so the GPU has enough
+// blocks (flash-decoding): each block writes its partial softmax, and a second kernel merges the
+// partitions of each (row, head). With many rows (prefill) there is one partition per row.
+// The tensor-core prefill kernel is future work.
+#include <algorithm>
+
 #include "kernels/common.cuh"
 #include "kernels/dispatch.cuh"
 #include "kernels/launch.h"
@@ -16,16 +22,28 @@ namespace {
 constexpr int kWarps = 4;
 constexpr int kMaxGroup = 8;
 
+// Partial results of a split context: per (row, head, partition) the running max and sum, and the
+// unnormalised weighted values.
+struct Partials {
+  float* max;    // [rows, heads, partitions]
+  float* sum;    // [rows, heads, partitions]
+  float* value;  // [rows, heads, partitions, head_dim]
+  int partitions;
+  int heads;
+};
+
 template <typename T, int HeadDim>
 __global__ void paged_attention_kernel(T* out, int64_t out_stride, const T* q, int64_t q_stride,
                                        const T* k_cache, const T* v_cache, int64_t cache_stride,
                                        const int32_t* query_start, const int32_t* seq_lens,
                                        const int32_t* block_tables, int64_t table_stride, int num_seqs,
-                                       int group, int block_size, float scale) {
+                                       int group, int block_size, float scale, int partition_size,
+                                       int head_chunks, Partials partials) {
   constexpr int kPerLane = HeadDim >= 32 ? HeadDim / 32 : 1;
   const int row = blockIdx.x, kv_head = blockIdx.y;
-  const int first_head = kv_head * group + blockIdx.z * kMaxGroup;
-  const int heads = min(kMaxGroup, group - static_cast<int>(blockIdx.z) * kMaxGroup);
+  const int chunk = blockIdx.z % head_chunks, partition = blockIdx.z / head_chunks;
+  const int first_head = kv_head * group + chunk * kMaxGroup;
+  const int heads = min(kMaxGroup, group - chunk * kMaxGroup);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const bool active = lane * kPerLane < HeadDim;
 
@@ -39,6 +57,9 @@ __global__ void paged_attention_kernel(T* out, int64_t out_stride, const T* q, i
   const int query_len = query_start[seq + 1] - query_start[seq];
   const int position = seq_lens[seq] - query_len + (row - query_start[seq]);
   const int32_t* blocks = block_tables + seq * table_stride;
+  const int key_begin = partition * partition_size;
+  if (key_begin > position) return;  // this row's context is shorter than the partition's start
+  const int key_end = min(position + 1, key_begin + partition_size);
 
   float qv[kMaxGroup][kPerLane];
   for (int g = 0; g < kMaxGroup; ++g)
@@ -52,7 +73,7 @@ __global__ void paged_attention_kernel(T* out, int64_t out_stride, const T* q, i
     for (int i = 0; i < kPerLane; ++i) acc[g][i] = 0.0f;
   }
 
-  for (int j = warp; j <= position; j += kWarps) {
+  for (int j = key_begin + warp; j < key_end; j += kWarps) {
     const int64_t slot = static_cast<int64_t>(blocks[j / block_size]) * block_size + j % block_size;
     const int64_t base = slot * cache_stride + kv_head * HeadDim + lane * kPerLane;
     float kv[kPerLane], vv[kPerLane];
@@ -97,35 +118,87 @@ __global__ void paged_attention_kernel(T* out, int64_t out_stride, const T* q, i
       sum += s_l[w][g] * f;
       value += s_acc[w][g][d] * f;
     }
-    out[row * out_stride + (first_head + g) * HeadDim + d] = from_float<T>(value / sum);
+    if (partials.partitions == 1) {
+      out[row * out_stride + (first_head + g) * HeadDim + d] = from_float<T>(value / sum);
+    } else {
+      const int64_t at = (static_cast<int64_t>(row) * partials.heads + first_head + g) * partials.partitions + partition;
+      if (d == 0) {
+        partials.max[at] = max_m;
+        partials.sum[at] = sum;
+      }
+      partials.value[at * HeadDim + d] = value;
+    }
+  }
+}
+
+// Merges the partitions of each (row, head): one block per pair, threads over head_dim.
+template <typename T, int HeadDim>
+__global__ void merge_partitions_kernel(T* out, int64_t out_stride, const int32_t* query_start,
+                                        const int32_t* seq_lens, int num_seqs, int partition_size,
+                                        Partials partials) {
+  const int row = blockIdx.x, head = blockIdx.y;
+  int lo = 0, hi = num_seqs;
+  while (hi - lo > 1) {
+    const int mid = (lo + hi) / 2;
+    if (query_start[mid] <= row) lo = mid; else hi = mid;
+  }
+  const int query_len = query_start[lo + 1] - query_start[lo];
+  const int position = seq_lens[lo] - query_len + (row - query_start[lo]);
+  const int used = position / partition_size + 1;
+  const int64_t base = (static_cast<int64_t>(row) * partials.heads + head) * partials.partitions;
+  float max_m = -INFINITY;
+  for (int p = 0; p < used; ++p) max_m = fmaxf(max_m, partials.max[base + p]);
+  for (int d = threadIdx.x; d < HeadDim; d += blockDim.x) {
+    float sum = 0.0f, value = 0.0f;
+    for (int p = 0; p < used; ++p) {
+      const float f = __expf(partials.max[base + p] - max_m);
+      sum += partials.sum[base + p] * f;
+      value += partials.value[(base + p) * HeadDim + d] * f;
+    }
+    out[row * out_stride + head * HeadDim + d] = from_float<T>(value / sum);
   }
 }
 
 template <typename T, int HeadDim>
 void launch(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
-            const AttentionBatch& b, cudaStream_t stream) {
+            const AttentionBatch& b, const AttentionScratch& scratch, cudaStream_t stream) {
   const int group = b.num_heads / b.num_kv_heads;
-  dim3 grid(static_cast<unsigned>(q.rows), b.num_kv_heads, (group + kMaxGroup - 1) / kMaxGroup);
+  const int head_chunks = (group + kMaxGroup - 1) / kMaxGroup;
+  // Enough blocks to fill the GPU: split the context when rows are few.
+  const int64_t blocks = q.rows * b.num_kv_heads * head_chunks;
+  int partitions = static_cast<int>(std::min<int64_t>(
+      std::max<int64_t>(1, (2 * scratch.multiprocessors + blocks - 1) / blocks), (b.max_seq_len + 31) / 32));
+  partitions = std::min(partitions, scratch.max_partitions(q.rows, b.num_heads, HeadDim));
+  partitions = std::max(partitions, 1);
+  const int partition_size = (b.max_seq_len + partitions - 1) / partitions;
+  Partials partials{scratch.max, scratch.sum, scratch.value, partitions, b.num_heads};
+  dim3 grid(static_cast<unsigned>(q.rows), b.num_kv_heads, head_chunks * partitions);
   paged_attention_kernel<T, HeadDim><<<grid, kWarps * 32, 0, stream>>>(
       out.ptr<T>(), out.stride, q.ptr<T>(), q.stride, k_cache.ptr<T>(), v_cache.ptr<T>(), k_cache.stride,
       b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(), b.block_tables.ptr<int32_t>(),
-      b.block_tables.stride, b.num_seqs, group, b.block_size, b.scale);
+      b.block_tables.stride, b.num_seqs, group, b.block_size, b.scale, partition_size, head_chunks, partials);
+  if (partitions > 1) {
+    check_launch("paged_attention");
+    merge_partitions_kernel<T, HeadDim><<<dim3(static_cast<unsigned>(q.rows), b.num_heads), std::min(HeadDim, 128), 0, stream>>>(
+        out.ptr<T>(), out.stride, b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(), b.num_seqs, partition_size,
+        partials);
+  }
 }
 
 }  // namespace
 
 void paged_attention(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
-                     const AttentionBatch& batch, cudaStream_t stream) {
+                     const AttentionBatch& batch, const AttentionScratch& scratch, cudaStream_t stream) {
   if (q.rows == 0) return;
   dispatch_float(q.dtype, "paged_attention", [&](auto t) {
     using T = decltype(t);
     switch (batch.head_dim) {
-      case 8: launch<T, 8>(out, q, k_cache, v_cache, batch, stream); break;
-      case 16: launch<T, 16>(out, q, k_cache, v_cache, batch, stream); break;
-      case 32: launch<T, 32>(out, q, k_cache, v_cache, batch, stream); break;
-      case 64: launch<T, 64>(out, q, k_cache, v_cache, batch, stream); break;
-      case 128: launch<T, 128>(out, q, k_cache, v_cache, batch, stream); break;
-      case 256: launch<T, 256>(out, q, k_cache, v_cache, batch, stream); break;
+      case 8: launch<T, 8>(out, q, k_cache, v_cache, batch, scratch, stream); break;
+      case 16: launch<T, 16>(out, q, k_cache, v_cache, batch, scratch, stream); break;
+      case 32: launch<T, 32>(out, q, k_cache, v_cache, batch, scratch, stream); break;
+      case 64: launch<T, 64>(out, q, k_cache, v_cache, batch, scratch, stream); break;
+      case 128: launch<T, 128>(out, q, k_cache, v_cache, batch, scratch, stream); break;
+      case 256: launch<T, 256>(out, q, k_cache, v_cache, batch, scratch, stream); break;
       default: fail("paged_attention: head_dim ", batch.head_dim, " is not supported (8, 16, 32, 64, 128, 256)");
     }
   });

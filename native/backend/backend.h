@@ -109,6 +109,13 @@ class Backend {
   // k_cache[slot[i]] = k[i], v_cache[slot[i]] = v[i]; caches are [num_blocks * block_size, kv_dim].
   virtual void kv_write(const Tensor& k, const Tensor& v, const Tensor& k_cache,
                         const Tensor& v_cache, const Tensor& slot_mapping) = 0;
+  // rope() then kv_write() of the rotated k and v; a backend may fuse the two.
+  virtual void rope_kv_write(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& positions,
+                             const Tensor& cos_sin, int head_dim, const Tensor& k_cache,
+                             const Tensor& v_cache, const Tensor& slot_mapping) {
+    rope(q, k, positions, cos_sin, head_dim);
+    kv_write(k, v, k_cache, v_cache, slot_mapping);
+  }
   // Causal attention of each sequence's new query rows over its whole cached context.
   virtual void paged_attention(const Tensor& out, const Tensor& q, const Tensor& k_cache,
                                const Tensor& v_cache, const AttentionBatch& batch) = 0;

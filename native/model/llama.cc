@@ -167,8 +167,8 @@ void LlamaModel::forward(const ForwardInputs& in, const Activations& a,
       backend_.add_rmsnorm(residual, proj, normed, l.input_norm, c.rms_norm_eps);
     }
     backend_.linear(qkv, normed, l.qkv, optional(l.qkv_bias));
-    backend_.rope(q, k, in.positions, rope_table_, c.head_dim);
-    backend_.kv_write(k, v, caches[i].k, caches[i].v, in.slot_mapping);
+    backend_.rope_kv_write(q, k, v, in.positions, rope_table_, c.head_dim, caches[i].k, caches[i].v,
+                           in.slot_mapping);
     backend_.paged_attention(attn, q, caches[i].k, caches[i].v, in.attention);
     backend_.linear(proj, attn, l.o, optional(l.o_bias));
     backend_.add_rmsnorm(residual, proj, normed, l.post_norm, c.rms_norm_eps);

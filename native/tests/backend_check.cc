@@ -188,8 +188,7 @@ void check_attention(Backend& cpu, Backend& gpu, DType dt, int heads, int kv_hea
                  const Tensor& p, const Tensor& s, const Tensor& q_start, const Tensor& lens, const Tensor& tbl,
                  const Tensor& rt) {
     Tensor q = qkv_t.col_slice(0, q_dim), k = qkv_t.col_slice(q_dim, kv_dim), v = qkv_t.col_slice(q_dim + kv_dim, kv_dim);
-    b.rope(q, k, p, rt, head_dim);
-    b.kv_write(k, v, k_cache, v_cache, s);
+    b.rope_kv_write(q, k, v, p, rt, head_dim, k_cache, v_cache, s);  // the CPU's is rope + kv_write
     AttentionBatch ab{q_start, lens, tbl, seqs, 0, *std::max_element(context.begin(), context.end()), block_size,
                       heads, kv_heads, head_dim, 1.0f / std::sqrt(static_cast<float>(head_dim))};
     b.paged_attention(out, q, k_cache, v_cache, ab);
@@ -290,6 +289,8 @@ int main() {
       }
     }
     check_attention(*cpu, gpu, dt, 32, 8, 128, 16, {2048, 4096, 1000}, {1, 1, 1});
+    check_attention(*cpu, gpu, dt, 32, 8, 128, 16, {3999}, {1});  // one decode row: a many-way split
+    check_attention(*cpu, gpu, dt, 8, 2, 64, 16, {300, 40}, {300, 1});  // a prefill with a decode beside it
   }
   check_sampling(*cpu, gpu, 64, 128256);
   check_sampling(*cpu, gpu, 8, 1000);

@@ -1,5 +1,7 @@
 #include "backend/cuda/cuda_backend.h"
 
+#include <cstring>
+
 #include "backend/cuda/cuda_check.h"
 #include "kernels/launch.h"
 
@@ -24,6 +26,15 @@ CudaBackend::CudaBackend(int device) : device_(device) {
   NODELLM_CUDA(cudaSetDevice(device_));
   NODELLM_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   gemm_ = std::make_unique<Gemm>(stream_);
+  NODELLM_CUDA(cudaHostAlloc(reinterpret_cast<void**>(&pinned_), pinned_bytes_, cudaHostAllocDefault));
+  NODELLM_CUDA(cudaDeviceGetAttribute(&attention_scratch_.multiprocessors, cudaDevAttrMultiProcessorCount, device_));
+  // 64K (row, head, partition) entries: enough to split a few rows' contexts many ways; with many
+  // rows the kernel does not split.
+  attention_scratch_.capacity = 1 << 16;
+  attention_scratch_.value_capacity = attention_scratch_.capacity * 256;
+  NODELLM_CUDA(cudaMalloc(&attention_scratch_.max, attention_scratch_.capacity * sizeof(float)));
+  NODELLM_CUDA(cudaMalloc(&attention_scratch_.sum, attention_scratch_.capacity * sizeof(float)));
+  NODELLM_CUDA(cudaMalloc(&attention_scratch_.value, attention_scratch_.value_capacity * sizeof(float)));
 }
 
 CudaBackend::~CudaBackend() {
@@ -31,8 +42,12 @@ CudaBackend::~CudaBackend() {
   gemm_.reset();
   for (void* p : allocations_) cudaFree(p);
   cudaFree(staging_);
+  cudaFreeHost(pinned_);
   cudaFree(penalty_counts_);
   cudaFree(sampling_work_);
+  cudaFree(attention_scratch_.max);
+  cudaFree(attention_scratch_.sum);
+  cudaFree(attention_scratch_.value);
   cudaStreamDestroy(stream_);
 }
 
@@ -59,9 +74,27 @@ void* CudaBackend::staging(size_t bytes) {
   return staging_;
 }
 
+void* CudaBackend::pinned(size_t bytes) {
+  bytes = (bytes + 255) & ~size_t{255};
+  if (pinned_used_ + bytes > pinned_bytes_) {
+    NODELLM_CUDA(cudaStreamSynchronize(stream_));  // the copies out of the buffer are done
+    pinned_used_ = 0;
+  }
+  void* p = pinned_ + pinned_used_;
+  pinned_used_ += bytes;
+  return p;
+}
+
 void CudaBackend::upload(const Tensor& dst, const void* src, DType src_dtype) {
   if (dst.rows == 0 || dst.cols == 0) return;
   const size_t src_row = static_cast<size_t>(dst.cols) * dtype_size(src_dtype);
+  if (src_dtype == dst.dtype && src_row * dst.rows <= pinned_bytes_ / 8) {
+    void* staged = pinned(src_row * dst.rows);
+    std::memcpy(staged, src, src_row * dst.rows);
+    NODELLM_CUDA(cudaMemcpy2DAsync(dst.data, dst.stride * dtype_size(dst.dtype), staged, src_row, src_row, dst.rows,
+                                   cudaMemcpyHostToDevice, stream_));
+    return;
+  }
   if (src_dtype == dst.dtype) {
     NODELLM_CUDA(cudaMemcpy2DAsync(dst.data, dst.stride * dtype_size(dst.dtype), src, src_row, src_row, dst.rows,
                                    cudaMemcpyHostToDevice, stream_));
@@ -80,10 +113,13 @@ void CudaBackend::download(void* dst, const Tensor& src) {
   const size_t row = static_cast<size_t>(src.cols) * dtype_size(src.dtype);
   NODELLM_CUDA(cudaMemcpy2DAsync(dst, row, src.data, src.stride * dtype_size(src.dtype), row, src.rows,
                                  cudaMemcpyDeviceToHost, stream_));
-  NODELLM_CUDA(cudaStreamSynchronize(stream_));
+  synchronize();
 }
 
-void CudaBackend::synchronize() { NODELLM_CUDA(cudaStreamSynchronize(stream_)); }
+void CudaBackend::synchronize() {
+  NODELLM_CUDA(cudaStreamSynchronize(stream_));
+  pinned_used_ = 0;
+}
 
 void CudaBackend::fill_random(const Tensor& dst, uint64_t seed, float scale, float offset) {
   kernels::fill_random(dst, seed, scale, offset, stream_);
@@ -121,9 +157,15 @@ void CudaBackend::kv_write(const Tensor& k, const Tensor& v, const Tensor& k_cac
   kernels::kv_write(k, v, k_cache, v_cache, slot_mapping, stream_);
 }
 
+void CudaBackend::rope_kv_write(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& positions,
+                                const Tensor& cos_sin, int head_dim, const Tensor& k_cache, const Tensor& v_cache,
+                                const Tensor& slot_mapping) {
+  kernels::rope_kv_write(q, k, v, positions, cos_sin, head_dim, k_cache, v_cache, slot_mapping, stream_);
+}
+
 void CudaBackend::paged_attention(const Tensor& out, const Tensor& q, const Tensor& k_cache,
                                   const Tensor& v_cache, const AttentionBatch& batch) {
-  kernels::paged_attention(out, q, k_cache, v_cache, batch, stream_);
+  kernels::paged_attention(out, q, k_cache, v_cache, batch, attention_scratch_, stream_);
 }
 
 void CudaBackend::silu_mul(const Tensor& out, const Tensor& gate_up) { kernels::silu_mul(out, gate_up, stream_); }

@@ -10,6 +10,7 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/gemm.h"
+#include "kernels/launch.h"
 
 namespace nodellm {
 
@@ -39,6 +40,9 @@ class CudaBackend final : public Backend {
             int head_dim) override;
   void kv_write(const Tensor& k, const Tensor& v, const Tensor& k_cache, const Tensor& v_cache,
                 const Tensor& slot_mapping) override;
+  void rope_kv_write(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& positions,
+                     const Tensor& cos_sin, int head_dim, const Tensor& k_cache, const Tensor& v_cache,
+                     const Tensor& slot_mapping) override;
   void paged_attention(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                        const AttentionBatch& batch) override;
   void silu_mul(const Tensor& out, const Tensor& gate_up) override;
@@ -49,6 +53,7 @@ class CudaBackend final : public Backend {
 
  private:
   void* staging(size_t bytes);
+  void* pinned(size_t bytes);
   void ensure_sampling_scratch(int64_t rows, int64_t vocab);
 
   int device_;
@@ -57,9 +62,14 @@ class CudaBackend final : public Backend {
   std::unordered_set<void*> allocations_;
   void* staging_ = nullptr;  // device buffer for uploads that need a dtype conversion
   size_t staging_bytes_ = 0;
+  // Pinned host memory that small uploads (a step's inputs) are copied through, so they are
+  // queued without waiting; it is reused after the next synchronisation of the stream.
+  char* pinned_ = nullptr;
+  size_t pinned_bytes_ = 16u << 20, pinned_used_ = 0;
   int32_t* penalty_counts_ = nullptr;  // [rows, vocab], kept all zero between uses
   float* sampling_work_ = nullptr;     // [rows, vocab]
   int64_t sampling_rows_ = 0, sampling_vocab_ = 0;
+  kernels::AttentionScratch attention_scratch_;  // partial softmaxes of split contexts
 };
 
 // Whether a CUDA device is usable; false with the reason (e.g. the driver is missing or too old).
