@@ -37,8 +37,8 @@ __global__ void paged_attention_kernel(T* out, int64_t out_stride, const T* q, i
                                        const T* k_cache, const T* v_cache, int64_t cache_stride,
                                        const int32_t* query_start, const int32_t* seq_lens,
                                        const int32_t* block_tables, int64_t table_stride, int num_seqs,
-                                       int group, int block_size, float scale, int partition_size,
-                                       int head_chunks, Partials partials) {
+                                       int group, int block_size, float scale, int head_chunks,
+                                       Partials partials) {
   constexpr int kPerLane = HeadDim >= 32 ? HeadDim / 32 : 1;
   const int row = blockIdx.x, kv_head = blockIdx.y;
   const int chunk = blockIdx.z % head_chunks, partition = blockIdx.z / head_chunks;
@@ -57,8 +57,11 @@ __global__ void paged_attention_kernel(T* out, int64_t out_stride, const T* q, i
   const int query_len = query_start[seq + 1] - query_start[seq];
   const int position = seq_lens[seq] - query_len + (row - query_start[seq]);
   const int32_t* blocks = block_tables + seq * table_stride;
+  // Each row splits its own context into `partitions` equal parts, so the launch does not depend
+  // on the step's longest context (a recorded graph replays it as it is).
+  const int partition_size = (position + partials.partitions) / partials.partitions;  // ceil((position + 1) / partitions)
   const int key_begin = partition * partition_size;
-  if (key_begin > position) return;  // this row's context is shorter than the partition's start
+  if (key_begin > position) return;  // a short context uses fewer partitions
   const int key_end = min(position + 1, key_begin + partition_size);
 
   float qv[kMaxGroup][kPerLane];
@@ -134,8 +137,7 @@ __global__ void paged_attention_kernel(T* out, int64_t out_stride, const T* q, i
 // Merges the partitions of each (row, head): one block per pair, threads over head_dim.
 template <typename T, int HeadDim>
 __global__ void merge_partitions_kernel(T* out, int64_t out_stride, const int32_t* query_start,
-                                        const int32_t* seq_lens, int num_seqs, int partition_size,
-                                        Partials partials) {
+                                        const int32_t* seq_lens, int num_seqs, Partials partials) {
   const int row = blockIdx.x, head = blockIdx.y;
   int lo = 0, hi = num_seqs;
   while (hi - lo > 1) {
@@ -144,6 +146,7 @@ __global__ void merge_partitions_kernel(T* out, int64_t out_stride, const int32_
   }
   const int query_len = query_start[lo + 1] - query_start[lo];
   const int position = seq_lens[lo] - query_len + (row - query_start[lo]);
+  const int partition_size = (position + partials.partitions) / partials.partitions;
   const int used = position / partition_size + 1;
   const int64_t base = (static_cast<int64_t>(row) * partials.heads + head) * partials.partitions;
   float max_m = -INFINITY;
@@ -164,24 +167,21 @@ void launch(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Ten
             const AttentionBatch& b, const AttentionScratch& scratch, cudaStream_t stream) {
   const int group = b.num_heads / b.num_kv_heads;
   const int head_chunks = (group + kMaxGroup - 1) / kMaxGroup;
-  // Enough blocks to fill the GPU: split the context when rows are few.
+  // Enough blocks to fill the GPU: split the contexts when rows are few. The count depends only
+  // on the number of rows, so a recorded graph and an eager step compute the same sums.
   const int64_t blocks = q.rows * b.num_kv_heads * head_chunks;
-  int partitions = static_cast<int>(std::min<int64_t>(
-      std::max<int64_t>(1, (2 * scratch.multiprocessors + blocks - 1) / blocks), (b.max_seq_len + 31) / 32));
-  partitions = std::min(partitions, scratch.max_partitions(q.rows, b.num_heads, HeadDim));
-  partitions = std::max(partitions, 1);
-  const int partition_size = (b.max_seq_len + partitions - 1) / partitions;
+  int partitions = static_cast<int>(std::min<int64_t>((2 * scratch.multiprocessors + blocks - 1) / blocks, 64));
+  partitions = std::max(1, std::min(partitions, scratch.max_partitions(q.rows, b.num_heads, HeadDim)));
   Partials partials{scratch.max, scratch.sum, scratch.value, partitions, b.num_heads};
   dim3 grid(static_cast<unsigned>(q.rows), b.num_kv_heads, head_chunks * partitions);
   paged_attention_kernel<T, HeadDim><<<grid, kWarps * 32, 0, stream>>>(
       out.ptr<T>(), out.stride, q.ptr<T>(), q.stride, k_cache.ptr<T>(), v_cache.ptr<T>(), k_cache.stride,
       b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(), b.block_tables.ptr<int32_t>(),
-      b.block_tables.stride, b.num_seqs, group, b.block_size, b.scale, partition_size, head_chunks, partials);
+      b.block_tables.stride, b.num_seqs, group, b.block_size, b.scale, head_chunks, partials);
   if (partitions > 1) {
     check_launch("paged_attention");
     merge_partitions_kernel<T, HeadDim><<<dim3(static_cast<unsigned>(q.rows), b.num_heads), std::min(HeadDim, 128), 0, stream>>>(
-        out.ptr<T>(), out.stride, b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(), b.num_seqs, partition_size,
-        partials);
+        out.ptr<T>(), out.stride, b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(), b.num_seqs, partials);
   }
 }
 

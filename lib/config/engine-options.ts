@@ -13,6 +13,10 @@ export interface EngineOptions {
   servedModelName?: string;
   /** 'auto' (default) picks CUDA when this build has it and a GPU is usable, else the CPU. */
   device?: 'auto' | 'cpu' | 'cuda';
+  /** Run every step eagerly, without CUDA graphs (vLLM's ENFORCE_EAGER). */
+  enforceEager?: boolean;
+  /** Decode steps whose contexts are longer run without CUDA graphs. Default 8192. */
+  maxSeqLenToCapture?: number;
   /** 'auto'/'safetensors' read the weights; 'dummy' fills seeded random ones from config.json alone (vLLM's LOAD_FORMAT=dummy, for benchmarks). */
   loadFormat?: 'auto' | 'safetensors' | 'dummy';
   /** Longest prompt + output, in tokens. Default: the model's max_position_embeddings. */
@@ -48,6 +52,8 @@ const schema = z
     servedModelName: z.string().min(1).optional(),
     device: z.enum(['auto', 'cpu', 'cuda']).optional(),
     loadFormat: z.enum(['auto', 'safetensors', 'dummy']).optional(),
+    enforceEager: z.boolean().optional(),
+    maxSeqLenToCapture: positiveInt.optional(),
     maxModelLen: positiveInt.optional(),
     maxNumSeqs: positiveInt.optional(),
     maxNumBatchedTokens: positiveInt.optional(),

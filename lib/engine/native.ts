@@ -32,6 +32,10 @@ export interface NativeEngineConfig {
   maxLogprobs?: number;
   numThreads?: number;
   device?: 'auto' | 'cpu' | 'cuda';
+  /** No CUDA graphs (vLLM's ENFORCE_EAGER). */
+  enforceEager?: boolean;
+  /** Decode steps with longer contexts run without graphs. */
+  maxSeqLenToCapture?: number;
   /** LOAD_FORMAT=dummy: seeded random weights standing for a checkpoint of dummyDtype. */
   dummyWeights?: boolean;
   dummyDtype?: 'float32' | 'float16' | 'bfloat16';

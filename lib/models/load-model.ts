@@ -62,6 +62,8 @@ export function nativeEngineConfig(model: ModelFiles, options: EngineOptions, ma
     maxLogprobs: options.maxLogprobs ?? 20,
     numThreads: options.numThreads ?? 0,
     device: options.device ?? 'auto',
+    enforceEager: options.enforceEager ?? false,
+    maxSeqLenToCapture: options.maxSeqLenToCapture ?? 8192,
     dummyWeights: options.loadFormat === 'dummy',
     dummyDtype: model.config.torchDtype,
     returnLogits: options.returnLogits ?? false,

@@ -152,6 +152,8 @@ EngineConfig engine_config_from_js(const Napi::Object& js) {
   c.num_threads = integer_or(js, "numThreads", c.num_threads);
   c.return_logits = boolean_or(js, "returnLogits", false);
   if (!field(js, "device").IsUndefined()) c.device = string(js, "device");
+  c.enforce_eager = boolean_or(js, "enforceEager", false);
+  c.max_seq_len_to_capture = integer_or(js, "maxSeqLenToCapture", c.max_seq_len_to_capture);
   c.dummy_weights = boolean_or(js, "dummyWeights", false);
   if (c.dummy_weights) {
     const std::string dtype = string(js, "dummyDtype");

@@ -90,6 +90,14 @@ class Backend {
   // Both backends draw the same values (backend/sampling_rng.h's hash of seed and index).
   virtual void fill_random(const Tensor& dst, uint64_t seed, float scale, float offset) = 0;
 
+  // Step graphs: a backend that can record the work of a step once and replay it (CUDA graphs)
+  // says so; the runner then records each padded decode batch size once. Work queued between
+  // begin_graph() and end_graph() is recorded, not run; end_graph() returns the graph's handle.
+  virtual bool supports_graphs() const { return false; }
+  virtual void begin_graph() {}
+  virtual int end_graph() { return -1; }
+  virtual void replay_graph(int graph) {}
+
   // Model operations; rows are tokens.
   virtual void embedding(const Tensor& out, const Tensor& table, const Tensor& ids) = 0;
   virtual void rmsnorm(const Tensor& out, const Tensor& x, const Tensor& weight, float eps) = 0;

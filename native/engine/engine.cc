@@ -58,6 +58,8 @@ LLMEngine::LLMEngine(const EngineConfig& config)
   rc.num_blocks = num_blocks;
   rc.max_logprobs = config_.max_logprobs;
   rc.return_logits = config_.return_logits;
+  rc.use_graphs = !config_.enforce_eager;
+  rc.max_seq_len_to_capture = config_.max_seq_len_to_capture;
   runner_ = std::make_unique<ModelRunner>(*backend_, *model_, rc);
 }
 

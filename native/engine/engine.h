@@ -33,6 +33,8 @@ struct EngineConfig {
   std::string device = "auto";          // auto, cpu or cuda
   bool dummy_weights = false;           // LOAD_FORMAT=dummy: seeded random weights, no files
   DType dummy_dtype = DType::BF16;      // the checkpoint dtype dummy weights stand for
+  bool enforce_eager = false;           // no graphs (ENFORCE_EAGER)
+  int max_seq_len_to_capture = 8192;    // steps with longer contexts run eagerly
   bool return_logits = false;           // testing only
 };
 

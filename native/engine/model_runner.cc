@@ -24,8 +24,10 @@ ModelRunner::ModelRunner(Backend& backend, LlamaModel& model, RunnerConfig confi
   const int tokens = config_.max_num_batched_tokens, seqs = config_.max_num_seqs;
   max_blocks_per_seq_ = (config_.max_model_len + config_.block_size - 1) / config_.block_size;
   activations_ = model.alloc_activations(tokens);
+  // One block more than the block manager hands out: padding rows of graph steps write there.
+  padding_slot_ = config_.num_blocks * config_.block_size;
   for (int i = 0; i < c.num_hidden_layers; ++i) {
-    const int64_t slots = static_cast<int64_t>(config_.num_blocks) * config_.block_size;
+    const int64_t slots = static_cast<int64_t>(config_.num_blocks + 1) * config_.block_size;
     caches_.push_back({backend.alloc(model.activation_dtype(), slots, c.kv_dim()),
                        backend.alloc(model.activation_dtype(), slots, c.kv_dim())});
   }
@@ -61,10 +63,10 @@ ModelRunner::~ModelRunner() {
     backend_.release(*t);
 }
 
-void ModelRunner::upload_inputs(const SchedulerOutput& step, const BlockManager& blocks) {
+void ModelRunner::upload_inputs(const SchedulerOutput& step, const BlockManager& blocks, int padded_rows) {
   const ModelConfig& c = model_.config();
-  std::vector<int32_t> ids, positions, slots, query_start{0}, seq_lens,
-      tables(step.scheduled.size() * max_blocks_per_seq_, 0);
+  const int seqs = std::max(static_cast<int>(step.scheduled.size()), padded_rows);
+  std::vector<int32_t> ids, positions, slots, query_start{0}, seq_lens, tables(seqs * max_blocks_per_seq_, 0);
   int max_query = 0, max_seq = 0;
   for (size_t i = 0; i < step.scheduled.size(); ++i) {
     const Sequence& seq = *step.scheduled[i].seq;
@@ -80,6 +82,14 @@ void ModelRunner::upload_inputs(const SchedulerOutput& step, const BlockManager&
     max_query = std::max(max_query, n);
     max_seq = std::max(max_seq, seq.num_computed + n);
   }
+  // Padding rows: one-token sequences at position 0 whose K/V go to the reserved slot.
+  for (int i = static_cast<int>(step.scheduled.size()); i < seqs; ++i) {
+    ids.push_back(0);
+    positions.push_back(0);
+    slots.push_back(padding_slot_);
+    query_start.push_back(static_cast<int32_t>(ids.size()));
+    seq_lens.push_back(1);
+  }
   Staging& s = *staging_;
   inputs_.token_ids = upload_front(backend_, s.token_ids, ids, DType::I32);
   inputs_.positions = upload_front(backend_, s.positions, positions, DType::I32);
@@ -88,9 +98,10 @@ void ModelRunner::upload_inputs(const SchedulerOutput& step, const BlockManager&
   a.query_start = upload_front(backend_, s.query_start, query_start, DType::I32);
   a.seq_lens = upload_front(backend_, s.seq_lens, seq_lens, DType::I32);
   a.block_tables = upload_front(backend_, s.block_tables, tables, DType::I32);
-  a.num_seqs = static_cast<int>(step.scheduled.size());
-  a.max_query_len = max_query;
-  a.max_seq_len = max_seq;
+  a.num_seqs = seqs;
+  // A graph replays the launches it recorded, so their bounds must not depend on the step.
+  a.max_query_len = padded_rows > 0 ? 1 : max_query;
+  a.max_seq_len = padded_rows > 0 ? config_.max_model_len : max_seq;
   a.block_size = config_.block_size;
   a.num_heads = c.num_attention_heads;
   a.num_kv_heads = c.num_key_value_heads;
@@ -98,16 +109,53 @@ void ModelRunner::upload_inputs(const SchedulerOutput& step, const BlockManager&
   a.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
 }
 
+// The padded batch size of a step that can run as a graph: decode rows only (one new token each,
+// each sampling), none scoring its prompt, contexts within max_seq_len_to_capture; 0 otherwise.
+int ModelRunner::graph_bucket(const SchedulerOutput& step) const {
+  if (!config_.use_graphs || !backend_.supports_graphs()) return 0;
+  const int n = static_cast<int>(step.scheduled.size());
+  for (const ScheduledSequence& s : step.scheduled) {
+    const Sequence& seq = *s.seq;
+    if (s.num_new_tokens != 1 || seq.num_computed + 1 != seq.num_tokens()) return 0;
+    if (seq.num_tokens() > config_.max_seq_len_to_capture) return 0;
+  }
+  // vLLM's ladder: 1, 2, 4, then multiples of 8.
+  const int bucket = n <= 2 ? n : n <= 4 ? 4 : (n + 7) / 8 * 8;
+  return bucket <= config_.max_num_seqs ? bucket : 0;
+}
+
 void ModelRunner::run(const SchedulerOutput& step, const BlockManager& blocks,
                       SampledRows& sampled, PromptLogprobRows& prompt_logprobs) {
   if (step.scheduled.empty()) return;
-  upload_inputs(step, blocks);
+  const int bucket = graph_bucket(step);
+  if (bucket > 0) {
+    // Every row samples: row i of the hidden states is sequence i's.
+    upload_inputs(step, blocks, bucket);
+    std::vector<int32_t> identity(bucket);
+    for (int i = 0; i < bucket; ++i) identity[i] = i;
+    const Tensor rows = upload_front(backend_, staging_->sample_rows, identity, DType::I32);
+    auto it = graphs_.find(bucket);
+    if (it == graphs_.end()) {
+      backend_.begin_graph();
+      model_.forward(inputs_, activations_, caches_);
+      logits_for_rows(rows, bucket);
+      it = graphs_.emplace(bucket, backend_.end_graph()).first;
+    }
+    backend_.replay_graph(it->second);
+    sampling_rows(step, sampled);
+    draw(static_cast<int>(step.scheduled.size()), sampled);
+    return;
+  }
+  upload_inputs(step, blocks, 0);
   model_.forward(inputs_, activations_, caches_);
   score_prompts(step, prompt_logprobs);
-  sample(step, sampled);
+  const std::vector<int32_t> rows = sampling_rows(step, sampled);
+  if (rows.empty()) return;
+  logits_for_rows(upload_front(backend_, staging_->sample_rows, rows, DType::I32), step.num_tokens);
+  draw(static_cast<int>(rows.size()), sampled);
 }
 
-void ModelRunner::sample(const SchedulerOutput& step, SampledRows& out) {
+std::vector<int32_t> ModelRunner::sampling_rows(const SchedulerOutput& step, SampledRows& out) {
   std::vector<int32_t> rows;
   sampling_.clear();
   int row = 0;
@@ -137,14 +185,20 @@ void ModelRunner::sample(const SchedulerOutput& step, SampledRows& out) {
     r.masked = seq.num_output() < p.min_tokens ? &seq.stop_ids : nullptr;
     sampling_.add(r);
   }
-  const int n = static_cast<int>(rows.size());
-  if (n == 0) return;
+  return rows;
+}
 
+// logits[i] = lm_head(final hidden state of row rows[i]).
+void ModelRunner::logits_for_rows(const Tensor& rows, int num_tokens) {
   Staging& st = *staging_;
-  const Tensor hidden = st.hidden_rows.first_rows(n), logits = st.logits.first_rows(n);
-  backend_.gather_rows(hidden, activations_.normed.first_rows(step.num_tokens),
-                       upload_front(backend_, st.sample_rows, rows, DType::I32));
+  const Tensor hidden = st.hidden_rows.first_rows(rows.rows), logits = st.logits.first_rows(rows.rows);
+  backend_.gather_rows(hidden, activations_.normed.first_rows(num_tokens), rows);
   model_.lm_head(logits, hidden);
+}
+
+// Samples the first n rows of the logits (queued in sampling_) and brings the results back.
+void ModelRunner::draw(int n, SampledRows& out) {
+  const Tensor logits = staging_->logits.first_rows(n);
   if (config_.return_logits) {
     out.logits.resize(static_cast<size_t>(n) * logits.cols);
     backend_.download(out.logits.data(), logits);

@@ -3,6 +3,7 @@
 // largest step), runs the model, computes logits only for the rows that need them, samples, and
 // copies back the sampled ids and requested logprobs, the step's only transfer to the host.
 #pragma once
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -22,6 +23,8 @@ struct RunnerConfig {
   int num_blocks = 0;
   int max_logprobs = 20;
   bool return_logits = false;  // testing: copy each sampled row's raw logits back
+  bool use_graphs = true;      // record decode steps as graphs where the backend can (ENFORCE_EAGER off)
+  int max_seq_len_to_capture = 8192;
 };
 
 // What a step produced, row by row: one row per sequence that sampled a token.
@@ -52,8 +55,15 @@ class ModelRunner {
 
  private:
   struct Staging;  // backend tensors for step inputs, sized for the largest step
-  void upload_inputs(const SchedulerOutput& step, const BlockManager& blocks);
-  void sample(const SchedulerOutput& step, SampledRows& sampled);
+  // Step inputs; with padded_rows > 0 (a graph step) padded to that many decode rows whose K/V go
+  // to a reserved slot, and with bounds that do not change from step to step.
+  void upload_inputs(const SchedulerOutput& step, const BlockManager& blocks, int padded_rows);
+  int graph_bucket(const SchedulerOutput& step) const;
+  // The rows that draw a token this step (their row in the step's hidden states) and their
+  // sampling parameters, queued into sampling_.
+  std::vector<int32_t> sampling_rows(const SchedulerOutput& step, SampledRows& out);
+  void logits_for_rows(const Tensor& rows, int num_tokens);
+  void draw(int n, SampledRows& out);
   void score_prompts(const SchedulerOutput& step, PromptLogprobRows& out);
 
   Backend& backend_;
@@ -65,6 +75,8 @@ class ModelRunner {
   std::unique_ptr<Staging> staging_;
   SamplingInputs sampling_;
   ForwardInputs inputs_;
+  int padding_slot_ = 0;            // a KV slot outside every sequence's blocks
+  std::map<int, int> graphs_;       // padded decode batch size -> backend graph
 };
 
 }  // namespace nodellm

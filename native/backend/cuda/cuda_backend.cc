@@ -39,6 +39,7 @@ CudaBackend::CudaBackend(int device) : device_(device) {
 
 CudaBackend::~CudaBackend() {
   cudaStreamSynchronize(stream_);
+  for (cudaGraphExec_t g : graphs_) cudaGraphExecDestroy(g);
   gemm_.reset();
   for (void* p : allocations_) cudaFree(p);
   cudaFree(staging_);
@@ -123,6 +124,26 @@ void CudaBackend::synchronize() {
 
 void CudaBackend::fill_random(const Tensor& dst, uint64_t seed, float scale, float offset) {
   kernels::fill_random(dst, seed, scale, offset, stream_);
+}
+
+void CudaBackend::begin_graph() {
+  NODELLM_CUDA(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+}
+
+int CudaBackend::end_graph() {
+  cudaGraph_t graph = nullptr;
+  NODELLM_CUDA(cudaStreamEndCapture(stream_, &graph));
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  NODELLM_CUDA(err);
+  graphs_.push_back(exec);
+  return static_cast<int>(graphs_.size()) - 1;
+}
+
+void CudaBackend::replay_graph(int graph) {
+  NODELLM_CHECK(graph >= 0 && graph < static_cast<int>(graphs_.size()), "unknown graph ", graph);
+  NODELLM_CUDA(cudaGraphLaunch(graphs_[graph], stream_));
 }
 
 void CudaBackend::embedding(const Tensor& out, const Tensor& table, const Tensor& ids) {

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <unordered_set>
+#include <vector>
 
 #include "backend/backend.h"
 #include "backend/cuda/gemm.h"
@@ -29,6 +30,10 @@ class CudaBackend final : public Backend {
   void download(void* dst, const Tensor& src) override;
   void synchronize() override;
   void fill_random(const Tensor& dst, uint64_t seed, float scale, float offset) override;
+  bool supports_graphs() const override { return true; }
+  void begin_graph() override;
+  int end_graph() override;
+  void replay_graph(int graph) override;
 
   void embedding(const Tensor& out, const Tensor& table, const Tensor& ids) override;
   void rmsnorm(const Tensor& out, const Tensor& x, const Tensor& weight, float eps) override;
@@ -70,6 +75,7 @@ class CudaBackend final : public Backend {
   float* sampling_work_ = nullptr;     // [rows, vocab]
   int64_t sampling_rows_ = 0, sampling_vocab_ = 0;
   kernels::AttentionScratch attention_scratch_;  // partial softmaxes of split contexts
+  std::vector<cudaGraphExec_t> graphs_;
 };
 
 // Whether a CUDA device is usable; false with the reason (e.g. the driver is missing or too old).
