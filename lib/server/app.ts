@@ -9,6 +9,7 @@ import type { LLM } from '../llm.js';
 import { startChat } from '../openai/chat.js';
 import { startCompletion } from '../openai/completions.js';
 import { OpenAIError, toOpenAIError } from '../openai/errors.js';
+import { modelList } from '../openai/models.js';
 import { detokenize, tokenize } from '../openai/tokenize.js';
 import { createMetrics } from './metrics.js';
 import { sendStream } from './sse.js';
@@ -82,21 +83,7 @@ export function createServer(llm: LLM, options: ServerOptions = {}): FastifyInst
     return metrics.metrics();
   });
 
-  app.get('/v1/models', async () => ({
-    object: 'list',
-    data: [
-      {
-        id: llm.modelName,
-        object: 'model',
-        created: Math.floor(Date.now() / 1000),
-        owned_by: 'nodellm',
-        root: llm.engine.model.dir,
-        parent: null,
-        max_model_len: llm.engine.maxModelLen,
-        permission: [],
-      },
-    ],
-  }));
+  app.get('/v1/models', async () => modelList(llm));
 
   app.post('/v1/completions', async (request, reply) => {
     const signal = disconnectSignal(request, reply);

@@ -1,0 +1,229 @@
+// Every environment variable of worker-vllm's tables is read: applied (the configuration
+// changes) or, where nodellm does not support it yet, refused at start-up with its name; none
+// is silently ignored, and each is in README's table.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+
+import { WORKER_ENV } from '../../lib/config/worker-env-table.js';
+import { ConfigError, type WorkerConfig, readWorkerConfig } from '../../lib/config/worker-config.js';
+import { parseJobInput } from '../../lib/runpod/job-input.js';
+import { useTempDirs } from '../helpers/temp-dirs.js';
+
+const tempDir = useTempDirs();
+const NO_BAKED = { localModelArgsPath: '/nonexistent/local_model_args.json' };
+// POST_OUTPUT and POST_STREAM go with GET_JOB; they are set in the baseline so GET_JOB can be tried alone.
+const BASE = {
+  RUNPOD_WEBHOOK_POST_OUTPUT: 'http://127.0.0.1:2/done/$RUNPOD_POD_ID/$ID?gpu=y',
+  RUNPOD_WEBHOOK_POST_STREAM: 'http://127.0.0.1:2/stream/$RUNPOD_POD_ID/$ID?gpu=y',
+};
+const read = (env: Record<string, string>) => readWorkerConfig({ ...BASE, ...env }, NO_BAKED);
+const problems = (env: Record<string, string>): string[] => {
+  try {
+    read(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+};
+
+describe('every variable of the table', () => {
+  const baseline = read({});
+
+  it.each(WORKER_ENV.map((v) => [v.name, v]))('%s is applied or refused by name, never ignored', (name, v) => {
+    let config: WorkerConfig | null = null;
+    let error: unknown = null;
+    try {
+      config = read({ [name]: v.sample });
+    } catch (e) {
+      error = e;
+    }
+    if (v.supported === 'default only') {
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).problems.some((p) => p.startsWith(`${name}: `))).toBe(true);
+    } else if (error) {
+      expect(v.supported).toBe('partly');
+      expect((error as ConfigError).problems.some((p) => p.startsWith(`${name}: `))).toBe(true);
+    } else {
+      expect(config).not.toEqual(baseline);
+    }
+  });
+
+  it.each(WORKER_ENV.filter((v) => v.supported === 'default only').map((v) => [v.name, v.default]))(
+    '%s at its default (%s) is accepted',
+    (name, dflt) => {
+      expect(problems({ [name]: dflt === 'none' ? 'None' : dflt })).toEqual([]);
+    },
+  );
+
+  it('is documented in README.md, with its support', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('## RunPod worker'));
+    for (const v of WORKER_ENV) {
+      const row = section.split('\n').find((line) => line.startsWith(`| \`${v.name}\` |`));
+      expect(row, v.name).toBeDefined();
+      expect(row).toContain(`| ${v.supported} |`);
+    }
+  });
+});
+
+describe('all variables set at once', () => {
+  it('the supported ones map onto the engine, handler, logging, hub and platform settings', () => {
+    const env: Record<string, string> = {};
+    for (const v of WORKER_ENV) if (v.supported !== 'default only') env[v.name] = v.sample;
+    // Values the refused samples of 'partly' variables would break, and names that must agree.
+    Object.assign(env, {
+      LOAD_FORMAT: 'dummy',
+      ASYNC_SCHEDULING: 'true',
+      PREEMPTION_MODE: 'recompute',
+      MIN_BATCH_SIZE: env.DEFAULT_MIN_BATCH_SIZE,
+      BATCH_SIZE_GROWTH_FACTOR: env.DEFAULT_BATCH_SIZE_GROWTH_FACTOR,
+      TOKENIZER: env.TOKENIZER_NAME,
+      MAX_CONTEXT_LEN_TO_CAPTURE: env.MAX_SEQ_LEN_TO_CAPTURE,
+      ENABLE_LOG_REQUESTS: 'true',
+      DISABLE_LOG_REQUESTS: 'false',
+      DISABLE_LOGGING_REQUEST: 'false',
+    });
+    const config = readWorkerConfig(env, NO_BAKED);
+    expect(config).toEqual({
+      model: { name: 'org/model', revision: 'v1.0', tokenizer: 'org/tokenizer', tokenizerRevision: 'v2' },
+      engine: {
+        maxModelLen: 512,
+        maxNumSeqs: 8,
+        maxNumBatchedTokens: 1024,
+        blockSize: 32,
+        numKvBlocks: 64,
+        maxLogprobs: 5,
+        chatTemplate: '{{ messages[0].content }}',
+        device: 'cpu',
+        loadFormat: 'dummy',
+        enforceEager: true,
+        maxSeqLenToCapture: 4096,
+        servedModelName: 'my-model',
+      },
+      hub: { endpoint: 'http://127.0.0.1:9999', cacheDir: '/data/hf', offline: true, token: 'hf_sample_token_value' },
+      handler: {
+        batch: { max: 20, min: 2, growth: 1.5 },
+        rawOpenAIOutput: false,
+        responseRole: 'bot',
+        returnTokensAsTokenIds: true,
+        excludeToolsWhenToolChoiceNone: true,
+        forceIncludeUsage: true,
+        defaultMaxTokens: 100,
+      },
+      log: { level: 'DEBUG', json: true, logRequests: true, logOutputs: true, logErrorStack: true, maxLogLen: 100, logStats: false },
+      runpod: {
+        getJobUrl: 'http://127.0.0.1:1/v2/e/job-take/$ID?gpu=x',
+        postOutputUrl: 'http://127.0.0.1:1/v2/e/job-done/$RUNPOD_POD_ID/$ID?gpu=x',
+        postStreamUrl: 'http://127.0.0.1:1/v2/e/job-stream/$RUNPOD_POD_ID/$ID?gpu=x',
+        pingUrl: 'http://127.0.0.1:1/v2/e/ping/$RUNPOD_POD_ID?gpu=x',
+        pingIntervalMs: 2000,
+        apiKey: 'rp_sample_key_value',
+        podId: 'pod-123',
+        hostname: 'host-1',
+        endpointId: 'ep-1',
+        uaIntegration: 'my-integration',
+      },
+      maxConcurrency: 4,
+      notes: [
+        'TRUST_REMOTE_CODE=true has no effect: nodellm never runs code from a model repository',
+        'DISABLE_CUSTOM_ALL_REDUCE=true has no effect: one device, so no all-reduce',
+        'USE_V2_BLOCK_MANAGER=true has no effect: ignored, as in worker-vllm',
+        'ENABLE_CHUNKED_PREFILL=true has no effect: prompts longer than MAX_NUM_BATCHED_TOKENS are always prefilled in chunks',
+      ],
+    });
+  });
+
+  it('the unsupported ones are all named in one start-up error', () => {
+    const unsupported = WORKER_ENV.filter((v) => v.supported === 'default only');
+    const found = problems(Object.fromEntries(unsupported.map((v) => [v.name, v.sample])));
+    expect(found.map((p) => p.split(':')[0]).sort()).toEqual(unsupported.map((v) => v.name).sort());
+    expect(found).toContain(
+      'TENSOR_PARALLEL_SIZE: tensor parallelism is not supported yet (one device) (set to "2"); unset it or use the default',
+    );
+  });
+});
+
+describe('reading rules', () => {
+  it('defaults: worker-vllm\'s batch sizes, concurrency and RAW_OPENAI_OUTPUT; the HF cache under HOME', () => {
+    const config = readWorkerConfig({}, NO_BAKED);
+    expect(config.handler.batch).toEqual({ max: 50, min: 1, growth: 3 });
+    expect(config.maxConcurrency).toBe(30);
+    expect(config.handler.rawOpenAIOutput).toBe(true);
+    expect(config.runpod.pingIntervalMs).toBe(10_000);
+    expect(config.hub).toEqual({ endpoint: 'https://huggingface.co', cacheDir: join(homedir(), '.cache', 'huggingface', 'hub'), offline: false });
+    expect(config.model).toEqual({});
+  });
+
+  it('"", None and none mean unset; 0 means unset for MAX_MODEL_LEN and MAX_NUM_BATCHED_TOKENS', () => {
+    expect(read({ QUANTIZATION: 'None', TENSOR_PARALLEL_SIZE: '', SPECULATIVE_MODEL: 'none', MAX_MODEL_LEN: '0', MAX_NUM_BATCHED_TOKENS: '0' }).engine).toEqual({});
+  });
+
+  it('RAW_OPENAI_OUTPUT takes true/false or an integer', () => {
+    expect(read({ RAW_OPENAI_OUTPUT: 'false' }).handler.rawOpenAIOutput).toBe(false);
+    expect(read({ RAW_OPENAI_OUTPUT: '0' }).handler.rawOpenAIOutput).toBe(false);
+    expect(read({ RAW_OPENAI_OUTPUT: '2' }).handler.rawOpenAIOutput).toBe(true);
+  });
+
+  it('bad values are named with what was received', () => {
+    expect(problems({ MAX_CONCURRENCY: '0', ENFORCE_EAGER: 'maybe', BLOCK_SIZE: '12', DEFAULT_BATCH_SIZE_GROWTH_FACTOR: '-1' })).toEqual([
+      'BLOCK_SIZE: must be one of 8, 16, 32, but is "12"',
+      'ENFORCE_EAGER: must be true or false (or 1/0, yes/no, on/off), but is "maybe"',
+      'DEFAULT_BATCH_SIZE_GROWTH_FACTOR: must be a number > 0, but is "-1"',
+      'MAX_CONCURRENCY: must be an integer >= 1, but is "0"',
+    ]);
+  });
+
+  it('documented and old batch names must agree when both are set', () => {
+    expect(problems({ DEFAULT_MIN_BATCH_SIZE: '2', MIN_BATCH_SIZE: '3' })).toEqual(['MIN_BATCH_SIZE: disagrees with DEFAULT_MIN_BATCH_SIZE (3 vs 2); set one']);
+    expect(read({ BATCH_SIZE_GROWTH_FACTOR: '2.5' }).handler.batch.growth).toBe(2.5);
+  });
+
+  it('the HF cache: DOWNLOAD_DIR, then HF_HUB_CACHE, then BASE_PATH, then HF_HOME', () => {
+    expect(read({ BASE_PATH: '/runpod-volume' }).hub.cacheDir).toBe('/runpod-volume/huggingface-cache/hub');
+    expect(read({ BASE_PATH: '/b', HF_HOME: '/h' }).hub.cacheDir).toBe('/b/huggingface-cache/hub');
+    expect(read({ BASE_PATH: '/b', HF_HUB_CACHE: '/c' }).hub.cacheDir).toBe('/c');
+    expect(read({ HF_HUB_CACHE: '/c', DOWNLOAD_DIR: '/d' }).hub.cacheDir).toBe('/d');
+  });
+
+  it('RUNPOD_WEBHOOK_GET_JOB needs the output and stream URLs', () => {
+    expect(() => readWorkerConfig({ RUNPOD_WEBHOOK_GET_JOB: 'http://x/job-take/$ID?gpu=1' }, NO_BAKED)).toThrow(
+      /RUNPOD_WEBHOOK_POST_OUTPUT: RUNPOD_WEBHOOK_GET_JOB is set, so RUNPOD_WEBHOOK_POST_OUTPUT and RUNPOD_WEBHOOK_POST_STREAM are needed too/,
+    );
+  });
+
+  it('a baked /local_model_args.json wins over the environment and turns downloads off', () => {
+    const file = join(tempDir(), 'local_model_args.json');
+    writeFileSync(file, JSON.stringify({ MODEL_NAME: 'org/baked', MODEL_REVISION: 'abc', HF_HUB_CACHE: '/models/hub' }));
+    const config = readWorkerConfig({ MODEL_NAME: 'org/other', HF_HUB_CACHE: '/elsewhere', DOWNLOAD_DIR: '/dl' }, { localModelArgsPath: file });
+    expect(config.model).toEqual({ name: 'org/baked', revision: 'abc' });
+    expect(config.hub).toMatchObject({ cacheDir: '/models/hub', offline: true });
+    expect(config.engine.servedModelName).toBe('org/baked');
+    expect(config.notes[0]).toMatch(/baked into the image/);
+  });
+});
+
+describe('.runpod hub files', () => {
+  const json = (file: string) => JSON.parse(readFileSync(new URL(`../../.runpod/${file}`, import.meta.url), 'utf8'));
+
+  it('hub.json offers supported variables only, with defaults the worker accepts', () => {
+    const hub = json('hub.json') as { config: { env: { key: string; input: { default?: unknown } }[] } };
+    const env: Record<string, string> = {};
+    for (const { key, input } of hub.config.env) {
+      const doc = WORKER_ENV.find((v) => v.name === key);
+      expect(doc?.supported, key).not.toBe('default only');
+      if (input.default !== undefined) env[key] = String(input.default);
+    }
+    expect(problems(env)).toEqual([]);
+  });
+
+  it('tests.json: its environment is accepted and its inputs are valid jobs', () => {
+    const tests = json('tests.json') as { tests: { input: unknown }[]; config: { env: { key: string; value: string }[] } };
+    expect(problems(Object.fromEntries(tests.config.env.map((e) => [e.key, e.value])))).toEqual([]);
+    const defaults = read({}).handler.batch;
+    for (const t of tests.tests) expect(() => parseJobInput(t.input, defaults)).not.toThrow();
+  });
+});
