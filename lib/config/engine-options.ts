@@ -27,8 +27,14 @@ export interface EngineOptions {
   maxNumBatchedTokens?: number;
   /** Tokens per KV-cache block: 8, 16 or 32. Default 16. */
   blockSize?: 8 | 16 | 32;
-  /** Bytes of memory for the KV cache (CPU). Default 1 GiB. */
+  /**
+   * Bytes of memory for the KV cache. Default: 1 GiB on the CPU; on a GPU, what
+   * gpuMemoryUtilization leaves once the weights and a profiling step at the largest batch have
+   * taken theirs.
+   */
   kvCacheBytes?: number;
+  /** Share of the GPU's memory the engine may use, in (0, 1]. Default 0.9 (vLLM's gpu_memory_utilization). */
+  gpuMemoryUtilization?: number;
   /** Exact number of KV-cache blocks, overriding kvCacheBytes (vLLM: num_gpu_blocks_override). */
   numKvBlocks?: number;
   /** Worker threads of the CPU backend. Default: one per core. */
@@ -59,6 +65,7 @@ const schema = z
     maxNumBatchedTokens: positiveInt.optional(),
     blockSize: z.union([z.literal(8), z.literal(16), z.literal(32)]).optional(),
     kvCacheBytes: positiveInt.optional(),
+    gpuMemoryUtilization: z.number().gt(0, 'must be in (0, 1]').max(1, 'must be in (0, 1]').optional(),
     numKvBlocks: positiveInt.optional(),
     numThreads: positiveInt.optional(),
     maxLogprobs: z.number().int().min(0).optional(),

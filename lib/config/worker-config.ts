@@ -162,6 +162,9 @@ export function readWorkerConfig(
   if (blockSize) engine.blockSize = Number(blockSize) as 8 | 16 | 32;
   const blocks = r.int('NUM_GPU_BLOCKS_OVERRIDE', { min: 0 });
   if (blocks) engine.numKvBlocks = blocks;
+  // worker-vllm's default is 0.95 (vLLM's own is 0.9).
+  engine.gpuMemoryUtilization =
+    r.number('GPU_MEMORY_UTILIZATION', z.number().gt(0, 'must be in (0, 1]').max(1, 'must be in (0, 1]')) ?? 0.95;
   const maxLogprobs = r.int('MAX_LOGPROBS', { min: 0 });
   if (maxLogprobs !== undefined) engine.maxLogprobs = maxLogprobs;
   const template = r.text('CUSTOM_CHAT_TEMPLATE');
@@ -235,7 +238,6 @@ export function readWorkerConfig(
     ['SPECULATIVE_QUANTIZATION', 'speculative decoding is not supported yet'],
     ['SPECULATIVE_MODEL_REVISION', 'speculative decoding is not supported yet'],
     ['SPECULATIVE_ENFORCE_EAGER', 'speculative decoding is not supported yet', isFalse],
-    ['GPU_MEMORY_UTILIZATION', 'sizing the KV cache as a share of GPU memory is not supported yet; set its size with NUM_GPU_BLOCKS_OVERRIDE', isNumber(0.95)],
     ['SWAP_SPACE', 'swapping is not supported (preempted sequences are recomputed)', isNumber(4)],
     ['ENABLE_EXPERT_PARALLEL', 'mixture-of-experts models are not supported yet', isFalse],
     ['ATTENTION_BACKEND', 'choosing the attention backend is not supported'],

@@ -95,7 +95,7 @@ export const WORKER_ENV: EnvVarDoc[] = [
   v('SPECULATIVE_MODEL_REVISION', SPEC, 'none', 'default only', notYet('speculative decoding'), 'main'),
   v('SPECULATIVE_ENFORCE_EAGER', SPEC, 'none', 'default only', notYet('speculative decoding'), 'true'),
   // Scheduling and performance
-  v('GPU_MEMORY_UTILIZATION', SCHED, '0.95', 'default only', notYet('sizing the KV cache as a share of GPU memory (set its size with NUM_GPU_BLOCKS_OVERRIDE)'), '0.8'),
+  v('GPU_MEMORY_UTILIZATION', SCHED, '0.95', 'yes', 'share of GPU memory for weights, workspaces and KV cache; the cache gets what is left after a profiling step at the largest batch', '0.8'),
   v('BLOCK_SIZE', SCHED, '16', 'yes', 'tokens per KV-cache block: 8, 16 or 32', '32'),
   v('SWAP_SPACE', SCHED, '4', 'default only', notYet('swapping preempted sequences (they are recomputed)'), '8'),
   v('ENFORCE_EAGER', SCHED, 'false', 'yes', 'true: no CUDA graphs, every step runs eagerly', 'true'),

@@ -25,7 +25,10 @@ export interface NativeEngineConfig {
   eosTokenIds: number[];
   blockSize?: number;
   numBlocks?: number; // 0: as many as kvCacheBytes holds
+  /** 0: 1 GiB on the CPU; on a GPU, what gpuMemoryUtilization leaves after a profiling step. */
   kvCacheBytes?: number;
+  /** Share of the GPU's memory the engine may use (vLLM's gpu_memory_utilization). */
+  gpuMemoryUtilization?: number;
   maxNumSeqs?: number;
   maxNumBatchedTokens?: number;
   maxModelLen?: number;

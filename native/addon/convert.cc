@@ -145,6 +145,9 @@ EngineConfig engine_config_from_js(const Napi::Object& js) {
   c.block_size = integer_or(js, "blockSize", c.block_size);
   c.num_blocks = integer_or(js, "numBlocks", c.num_blocks);
   c.kv_cache_bytes = static_cast<int64_t>(number_or(js, "kvCacheBytes", static_cast<double>(c.kv_cache_bytes)));
+  c.gpu_memory_utilization = number_or(js, "gpuMemoryUtilization", c.gpu_memory_utilization);
+  if (!(c.gpu_memory_utilization > 0.0 && c.gpu_memory_utilization <= 1.0))
+    fail("gpuMemoryUtilization must be in (0, 1], got ", c.gpu_memory_utilization);
   c.max_num_seqs = integer_or(js, "maxNumSeqs", c.max_num_seqs);
   c.max_num_batched_tokens = integer_or(js, "maxNumBatchedTokens", c.max_num_batched_tokens);
   c.max_model_len = integer_or(js, "maxModelLen", c.max_model_len);

@@ -86,6 +86,9 @@ class Backend {
   // Copies a tensor's rows to contiguous host memory of the same dtype.
   virtual void download(void* dst, const Tensor& src) = 0;
   virtual void synchronize() = 0;
+  // Free and total bytes of the device's memory, for sizing the KV cache as a share of it
+  // (GPU_MEMORY_UTILIZATION); false where that does not apply (the CPU backend).
+  virtual bool memory_info(int64_t* free_bytes, int64_t* total_bytes) { return false; }
   // Fills a tensor with offset + scale * (a seeded uniform of unit variance): LOAD_FORMAT=dummy.
   // Both backends draw the same values (backend/sampling_rng.h's hash of seed and index).
   virtual void fill_random(const Tensor& dst, uint64_t seed, float scale, float offset) = 0;

@@ -9,14 +9,6 @@ namespace nodellm {
 
 namespace {
 
-int kv_blocks_for(const EngineConfig& c, DType cache_dtype) {
-  if (c.num_blocks > 0) return c.num_blocks;
-  // K and V, every layer.
-  const int64_t bytes_per_block = 2ll * c.model.num_hidden_layers * c.model.kv_dim() *
-                                  static_cast<int64_t>(dtype_size(cache_dtype)) * c.block_size;
-  return static_cast<int>(std::min<int64_t>(c.kv_cache_bytes / bytes_per_block, 1 << 30));
-}
-
 void validate_engine(const EngineConfig& c, int num_blocks) {
   if (c.block_size != 8 && c.block_size != 16 && c.block_size != 32)
     fail("block_size must be 8, 16 or 32, got ", c.block_size);
@@ -45,11 +37,20 @@ LLMEngine::LLMEngine(const EngineConfig& config)
   weights_ = config_.dummy_weights ? std::make_unique<WeightSource>(config_.dummy_dtype)
                                    : std::make_unique<WeightSource>(config_.weight_files, config_.tensors);
   model_ = std::make_unique<LlamaModel>(*backend_, config_.model, *weights_, config_.max_model_len);
-  const int num_blocks = kv_blocks_for(config_, model_->activation_dtype());
-  validate_engine(config_, num_blocks);
-  blocks_ = std::make_unique<BlockManager>(num_blocks, config_.block_size);
-  scheduler_ = std::make_unique<Scheduler>(
-      SchedulerConfig{config_.max_num_seqs, config_.max_num_batched_tokens}, *blocks_);
+  // The KV cache: a given number of blocks, a given size, or (on a GPU) what is left of
+  // gpu_memory_utilization once a profiling step has brought every workspace to its peak. The
+  // profiling step runs with a provisional cache just large enough for it.
+  int64_t free_bytes = 0, total_bytes = 0;
+  const bool profile = config_.num_blocks == 0 && config_.kv_cache_bytes == 0 &&
+                       backend_->memory_info(&free_bytes, &total_bytes);
+  int num_blocks = config_.num_blocks;
+  if (profile) {
+    num_blocks = (config_.max_num_batched_tokens + config_.block_size - 1) / config_.block_size +
+                 config_.max_num_seqs + 1;
+  } else if (num_blocks == 0) {
+    const int64_t bytes = config_.kv_cache_bytes > 0 ? config_.kv_cache_bytes : 1ll << 30;
+    num_blocks = static_cast<int>(std::min<int64_t>(bytes / kv_bytes_per_block(), 1 << 30));
+  }
   RunnerConfig rc;
   rc.max_num_seqs = config_.max_num_seqs;
   rc.max_num_batched_tokens = config_.max_num_batched_tokens;
@@ -61,6 +62,70 @@ LLMEngine::LLMEngine(const EngineConfig& config)
   rc.use_graphs = !config_.enforce_eager;
   rc.max_seq_len_to_capture = config_.max_seq_len_to_capture;
   runner_ = std::make_unique<ModelRunner>(*backend_, *model_, rc);
+  if (profile) {
+    num_blocks = profile_kv_blocks();
+    runner_->resize_kv_cache(num_blocks);
+  }
+  validate_engine(config_, num_blocks);
+  blocks_ = std::make_unique<BlockManager>(num_blocks, config_.block_size);
+  scheduler_ = std::make_unique<Scheduler>(
+      SchedulerConfig{config_.max_num_seqs, config_.max_num_batched_tokens}, *blocks_);
+}
+
+int64_t LLMEngine::kv_bytes_per_block() const {
+  // K and V, every layer.
+  return 2ll * config_.model.num_hidden_layers * config_.model.kv_dim() *
+         static_cast<int64_t>(dtype_size(model_->activation_dtype())) * config_.block_size;
+}
+
+// vLLM's way of sizing the KV cache: run the largest step the scheduler can form
+// (max_num_batched_tokens prompt tokens over up to max_num_seqs sequences, each sampling with
+// penalties, top_k/top_p and the most logprobs), so that every workspace has reached its peak;
+// then the cache gets what gpu_memory_utilization leaves. Memory used by other processes on the
+// same GPU counts as used, as it does in vLLM.
+int LLMEngine::profile_kv_blocks() {
+  const int bs = config_.block_size;
+  BlockManager blocks((config_.max_num_batched_tokens + bs - 1) / bs + config_.max_num_seqs + 1, bs);
+  const int seqs = std::min(config_.max_num_seqs, config_.max_num_batched_tokens);
+  std::vector<std::unique_ptr<Sequence>> owned;
+  SchedulerOutput step;
+  int remaining = config_.max_num_batched_tokens;
+  for (int i = 0; i < seqs; ++i) {
+    const int len = std::min(remaining / (seqs - i), config_.max_model_len - 1);
+    if (len < 1) break;
+    auto seq = std::make_unique<Sequence>();
+    seq->id = -1 - i;
+    seq->prompt_len = len;
+    seq->tokens.assign(len, 0);
+    seq->seed = static_cast<uint64_t>(i);
+    seq->params.top_k = 50;
+    seq->params.top_p = 0.9f;
+    seq->params.repetition_penalty = 1.1f;
+    seq->params.logprobs = config_.max_logprobs;
+    blocks.grow(*seq, len);
+    step.scheduled.push_back({seq.get(), len});
+    step.num_tokens += len;
+    remaining -= len;
+    owned.push_back(std::move(seq));
+  }
+  SampledRows sampled;
+  PromptLogprobRows prompt_logprobs;
+  runner_->run(step, blocks, sampled, prompt_logprobs);
+  backend_->synchronize();
+  int64_t free_bytes = 0, total_bytes = 0;
+  backend_->memory_info(&free_bytes, &total_bytes);
+  const double util = config_.gpu_memory_utilization;
+  const int64_t in_use = total_bytes - free_bytes - runner_->kv_cache_bytes();
+  const int64_t budget = static_cast<int64_t>(util * static_cast<double>(total_bytes));
+  const int64_t blocks_fit = (budget - in_use) / kv_bytes_per_block() - 1;  // one block pads graphs
+  constexpr double GiB = 1024.0 * 1024.0 * 1024.0;
+  if (blocks_fit * bs < config_.max_model_len)
+    fail("gpu_memory_utilization ", util, " allows ", budget / GiB, " GiB of the GPU's ", total_bytes / GiB,
+         " GiB, but the model, its workspaces and other processes already use ", in_use / GiB,
+         " GiB: that leaves room for ", std::max<int64_t>(blocks_fit, 0) * bs,
+         " tokens of KV cache, fewer than max_model_len (", config_.max_model_len,
+         "); raise gpu_memory_utilization or lower max_model_len, max_num_seqs or max_num_batched_tokens");
+  return static_cast<int>(std::min<int64_t>(blocks_fit, 1 << 30));
 }
 
 LLMEngine::~LLMEngine() {

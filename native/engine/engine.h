@@ -24,7 +24,9 @@ struct EngineConfig {
   std::vector<int32_t> eos_token_ids;
   int block_size = 16;
   int num_blocks = 0;                   // 0: as many as kv_cache_bytes holds
-  int64_t kv_cache_bytes = 1ll << 30;
+  // 0: 1 GiB on the CPU; on a GPU, what gpu_memory_utilization leaves after a profiling step.
+  int64_t kv_cache_bytes = 0;
+  double gpu_memory_utilization = 0.9;  // share of the GPU's memory this engine may use
   int max_num_seqs = 256;
   int max_num_batched_tokens = 2048;
   int max_model_len = 2048;
@@ -75,6 +77,8 @@ class LLMEngine {
 
  private:
   FinishReason finish_reason(const Sequence& seq) const;
+  int64_t kv_bytes_per_block() const;
+  int profile_kv_blocks();
 
   EngineConfig config_;
   std::unique_ptr<Backend> backend_;

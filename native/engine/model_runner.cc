@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "common/check.h"
+
 namespace nodellm {
 
 struct ModelRunner::Staging {
@@ -24,13 +26,7 @@ ModelRunner::ModelRunner(Backend& backend, LlamaModel& model, RunnerConfig confi
   const int tokens = config_.max_num_batched_tokens, seqs = config_.max_num_seqs;
   max_blocks_per_seq_ = (config_.max_model_len + config_.block_size - 1) / config_.block_size;
   activations_ = model.alloc_activations(tokens);
-  // One block more than the block manager hands out: padding rows of graph steps write there.
-  padding_slot_ = config_.num_blocks * config_.block_size;
-  for (int i = 0; i < c.num_hidden_layers; ++i) {
-    const int64_t slots = static_cast<int64_t>(config_.num_blocks + 1) * config_.block_size;
-    caches_.push_back({backend.alloc(model.activation_dtype(), slots, c.kv_dim()),
-                       backend.alloc(model.activation_dtype(), slots, c.kv_dim())});
-  }
+  alloc_kv_cache();
   Staging& s = *staging_;
   auto i32 = [&](int64_t rows, int64_t cols = 1) { return backend.alloc(DType::I32, rows, cols); };
   auto f32 = [&](int64_t rows, int64_t cols = 1) { return backend.alloc(DType::F32, rows, cols); };
@@ -50,12 +46,41 @@ ModelRunner::ModelRunner(Backend& backend, LlamaModel& model, RunnerConfig confi
   s.top_logprobs = f32(seqs, k);
 }
 
-ModelRunner::~ModelRunner() {
-  model_.free_activations(activations_);
+void ModelRunner::alloc_kv_cache() {
+  const ModelConfig& c = model_.config();
+  // One block more than the block manager hands out: padding rows of graph steps write there.
+  padding_slot_ = config_.num_blocks * config_.block_size;
+  const int64_t slots = static_cast<int64_t>(config_.num_blocks + 1) * config_.block_size;
+  for (int i = 0; i < c.num_hidden_layers; ++i)
+    caches_.push_back({backend_.alloc(model_.activation_dtype(), slots, c.kv_dim()),
+                       backend_.alloc(model_.activation_dtype(), slots, c.kv_dim())});
+}
+
+void ModelRunner::free_kv_cache() {
   for (const KvCache& cache : caches_) {
     backend_.release(cache.k);
     backend_.release(cache.v);
   }
+  caches_.clear();
+}
+
+void ModelRunner::resize_kv_cache(int num_blocks) {
+  NODELLM_CHECK(graphs_.empty(), "the KV cache cannot be resized after graphs are recorded");
+  backend_.synchronize();
+  free_kv_cache();
+  config_.num_blocks = num_blocks;
+  alloc_kv_cache();
+}
+
+int64_t ModelRunner::kv_cache_bytes() const {
+  const ModelConfig& c = model_.config();
+  return 2ll * c.num_hidden_layers * (config_.num_blocks + 1) * config_.block_size * c.kv_dim() *
+         static_cast<int64_t>(dtype_size(model_.activation_dtype()));
+}
+
+ModelRunner::~ModelRunner() {
+  model_.free_activations(activations_);
+  free_kv_cache();
   Staging& s = *staging_;
   for (Tensor* t : {&s.token_ids, &s.positions, &s.slots, &s.query_start, &s.seq_lens,
                     &s.block_tables, &s.sample_rows, &s.hidden_rows, &s.logits, &s.targets,

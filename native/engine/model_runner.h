@@ -52,9 +52,16 @@ class ModelRunner {
 
   void run(const SchedulerOutput& step, const BlockManager& blocks, SampledRows& sampled,
            PromptLogprobRows& prompt_logprobs);
+  // Replaces the KV cache with one of num_blocks blocks (its contents are lost). Only before the
+  // first graph is recorded: graphs hold the cache's addresses.
+  void resize_kv_cache(int num_blocks);
+  // Bytes of the KV cache (every layer's K and V, the padding block included).
+  int64_t kv_cache_bytes() const;
 
  private:
   struct Staging;  // backend tensors for step inputs, sized for the largest step
+  void alloc_kv_cache();
+  void free_kv_cache();
   // Step inputs; with padded_rows > 0 (a graph step) padded to that many decode rows whose K/V go
   // to a reserved slot, and with bounds that do not change from step to step.
   void upload_inputs(const SchedulerOutput& step, const BlockManager& blocks, int padded_rows);

@@ -97,6 +97,7 @@ describe('all variables set at once', () => {
         blockSize: 32,
         numKvBlocks: 64,
         maxLogprobs: 5,
+        gpuMemoryUtilization: 0.8,
         chatTemplate: '{{ messages[0].content }}',
         device: 'cpu',
         loadFormat: 'dummy',
@@ -159,7 +160,14 @@ describe('reading rules', () => {
   });
 
   it('"", None and none mean unset; 0 means unset for MAX_MODEL_LEN and MAX_NUM_BATCHED_TOKENS', () => {
-    expect(read({ QUANTIZATION: 'None', TENSOR_PARALLEL_SIZE: '', SPECULATIVE_MODEL: 'none', MAX_MODEL_LEN: '0', MAX_NUM_BATCHED_TOKENS: '0' }).engine).toEqual({});
+    expect(read({ QUANTIZATION: 'None', TENSOR_PARALLEL_SIZE: '', SPECULATIVE_MODEL: 'none', MAX_MODEL_LEN: '0', MAX_NUM_BATCHED_TOKENS: '0' }).engine).toEqual({ gpuMemoryUtilization: 0.95 });
+  });
+
+  it("GPU_MEMORY_UTILIZATION defaults to worker-vllm's 0.95 and must be in (0, 1]", () => {
+    expect(read({}).engine.gpuMemoryUtilization).toBe(0.95);
+    expect(read({ GPU_MEMORY_UTILIZATION: '0.5' }).engine.gpuMemoryUtilization).toBe(0.5);
+    expect(problems({ GPU_MEMORY_UTILIZATION: '1.5' })).toEqual(['GPU_MEMORY_UTILIZATION: must be in (0, 1], but is "1.5"']);
+    expect(problems({ GPU_MEMORY_UTILIZATION: '0' })).toEqual(['GPU_MEMORY_UTILIZATION: must be in (0, 1], but is "0"']);
   });
 
   it('RAW_OPENAI_OUTPUT takes true/false or an integer', () => {

@@ -1,6 +1,9 @@
 #include "backend/cuda/cuda_backend.h"
 
+#include <algorithm>
 #include <cstring>
+#include <thread>
+#include <vector>
 
 #include "backend/cuda/cuda_check.h"
 #include "kernels/launch.h"
@@ -44,6 +47,10 @@ CudaBackend::~CudaBackend() {
   for (void* p : allocations_) cudaFree(p);
   cudaFree(staging_);
   cudaFreeHost(pinned_);
+  for (int i = 0; i < 2; ++i) {
+    if (load_chunks_[i]) cudaFreeHost(load_chunks_[i]);
+    if (load_chunk_free_[i]) cudaEventDestroy(load_chunk_free_[i]);
+  }
   cudaFree(penalty_counts_);
   cudaFree(sampling_work_);
   cudaFree(attention_scratch_.max);
@@ -96,6 +103,10 @@ void CudaBackend::upload(const Tensor& dst, const void* src, DType src_dtype) {
                                    cudaMemcpyHostToDevice, stream_));
     return;
   }
+  if (src_dtype == dst.dtype && dst.stride == dst.cols) {
+    copy_to_device_chunked(dst.data, src, src_row * dst.rows);
+    return;
+  }
   if (src_dtype == dst.dtype) {
     NODELLM_CUDA(cudaMemcpy2DAsync(dst.data, dst.stride * dtype_size(dst.dtype), src, src_row, src_row, dst.rows,
                                    cudaMemcpyHostToDevice, stream_));
@@ -104,8 +115,40 @@ void CudaBackend::upload(const Tensor& dst, const void* src, DType src_dtype) {
     return;
   }
   void* tmp = staging(src_row * dst.rows);
-  NODELLM_CUDA(cudaMemcpyAsync(tmp, src, src_row * dst.rows, cudaMemcpyHostToDevice, stream_));
+  copy_to_device_chunked(tmp, src, src_row * dst.rows);
   kernels::convert(dst, tmp, src_dtype, stream_);
+  NODELLM_CUDA(cudaStreamSynchronize(stream_));
+}
+
+// Weights arrive as memory-mapped (pageable) file ranges. A direct copy from pageable memory goes
+// through the driver's small bounce buffers one page fault at a time; instead, host threads copy
+// 64 MiB chunks into one of two pinned buffers while the GPU's copy engine drains the other, so
+// reading the page cache and the PCIe transfer overlap. Returns once everything has arrived (the
+// caller may unmap src).
+void CudaBackend::copy_to_device_chunked(void* dst, const void* src, size_t bytes) {
+  if (!load_chunks_[0]) {
+    for (int i = 0; i < 2; ++i) {
+      NODELLM_CUDA(cudaHostAlloc(reinterpret_cast<void**>(&load_chunks_[i]), kLoadChunk, cudaHostAllocDefault));
+      NODELLM_CUDA(cudaEventCreateWithFlags(&load_chunk_free_[i], cudaEventDisableTiming));
+    }
+  }
+  const unsigned threads = std::max(1u, std::min(8u, std::thread::hardware_concurrency() / 2));
+  const char* from = static_cast<const char*>(src);
+  char* to = static_cast<char*>(dst);
+  for (size_t at = 0, chunk = 0; at < bytes; at += kLoadChunk, ++chunk) {
+    const size_t n = std::min(kLoadChunk, bytes - at);
+    const int buffer = static_cast<int>(chunk % 2);
+    NODELLM_CUDA(cudaEventSynchronize(load_chunk_free_[buffer]));  // its last copy is done
+    // Split the host copy over threads: one thread cannot read the page cache at PCIe speed.
+    const size_t part = (n / threads + 4095) & ~size_t{4095};
+    std::vector<std::thread> workers;
+    for (size_t off = part; off < n; off += part)
+      workers.emplace_back([&, off] { std::memcpy(load_chunks_[buffer] + off, from + at + off, std::min(part, n - off)); });
+    std::memcpy(load_chunks_[buffer], from + at, std::min(part, n));
+    for (std::thread& w : workers) w.join();
+    NODELLM_CUDA(cudaMemcpyAsync(to + at, load_chunks_[buffer], n, cudaMemcpyHostToDevice, stream_));
+    NODELLM_CUDA(cudaEventRecord(load_chunk_free_[buffer], stream_));
+  }
   NODELLM_CUDA(cudaStreamSynchronize(stream_));
 }
 
@@ -120,6 +163,14 @@ void CudaBackend::download(void* dst, const Tensor& src) {
 void CudaBackend::synchronize() {
   NODELLM_CUDA(cudaStreamSynchronize(stream_));
   pinned_used_ = 0;
+}
+
+bool CudaBackend::memory_info(int64_t* free_bytes, int64_t* total_bytes) {
+  size_t free = 0, total = 0;
+  NODELLM_CUDA(cudaMemGetInfo(&free, &total));
+  *free_bytes = static_cast<int64_t>(free);
+  *total_bytes = static_cast<int64_t>(total);
+  return true;
 }
 
 void CudaBackend::fill_random(const Tensor& dst, uint64_t seed, float scale, float offset) {

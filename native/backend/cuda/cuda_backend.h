@@ -29,6 +29,7 @@ class CudaBackend final : public Backend {
   void upload(const Tensor& dst, const void* src, DType src_dtype) override;
   void download(void* dst, const Tensor& src) override;
   void synchronize() override;
+  bool memory_info(int64_t* free_bytes, int64_t* total_bytes) override;
   void fill_random(const Tensor& dst, uint64_t seed, float scale, float offset) override;
   bool supports_graphs() const override { return true; }
   void begin_graph() override;
@@ -59,6 +60,7 @@ class CudaBackend final : public Backend {
  private:
   void* staging(size_t bytes);
   void* pinned(size_t bytes);
+  void copy_to_device_chunked(void* dst, const void* src, size_t bytes);
   void ensure_sampling_scratch(int64_t rows, int64_t vocab);
 
   int device_;
@@ -71,6 +73,11 @@ class CudaBackend final : public Backend {
   // queued without waiting; it is reused after the next synchronisation of the stream.
   char* pinned_ = nullptr;
   size_t pinned_bytes_ = 16u << 20, pinned_used_ = 0;
+  // Two pinned chunks that large uploads (weights) go through: host threads fill one from the
+  // page cache while the GPU copies the other.
+  static constexpr size_t kLoadChunk = 64u << 20;
+  char* load_chunks_[2] = {nullptr, nullptr};
+  cudaEvent_t load_chunk_free_[2] = {nullptr, nullptr};
   int32_t* penalty_counts_ = nullptr;  // [rows, vocab], kept all zero between uses
   float* sampling_work_ = nullptr;     // [rows, vocab]
   int64_t sampling_rows_ = 0, sampling_vocab_ = 0;
