@@ -1,46 +1,27 @@
 // The `nodellm` command line: `nodellm serve` starts the OpenAI-compatible server; `nodellm
-// worker` runs the RunPod serverless worker; `nodellm download` fetches a model into the HF cache.
+// worker` runs the RunPod serverless worker; `nodellm bench` runs vLLM's benchmarks; `nodellm
+// download` fetches a model into the HF cache.
 import { Command, InvalidArgumentError } from 'commander';
 
 import { LLM } from '../llm.js';
 import { LOG_LEVELS, type LogLevel } from '../runpod/logger.js';
 import { createServer } from '../server/app.js';
+import { integer } from './arguments.js';
+import { registerBench } from './bench.js';
 import { runDownload } from './download.js';
-
-const integer = (name: string) => (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
-  return n;
-};
+import { addEngineFlags, engineOptionsFromFlags } from './engine-flags.js';
 
 const program = new Command('nodellm').description('LLM inference engine and OpenAI-compatible server for Node.js');
 
-program
-  .command('serve')
-  .description('serve a model over the OpenAI API (default: the embedded tiny model)')
-  .option('--model <dir>', 'local HF model directory', process.env.MODEL_NAME)
-  .option('--served-model-name <name>', 'model name reported by the API', process.env.OPENAI_SERVED_MODEL_NAME_OVERRIDE)
+addEngineFlags(
+  program.command('serve').description('serve a model over the OpenAI API (default: the embedded tiny model)'),
+)
   .option('--host <host>', 'address to listen on', '0.0.0.0')
   .option('--port <port>', 'port to listen on', integer('--port'), Number(process.env.PORT ?? 8000))
   .option('--api-key <key>', 'require this bearer token on /v1 routes (env API_KEY)')
-  .option('--max-model-len <n>', 'longest prompt + output in tokens', integer('--max-model-len'))
-  .option('--max-num-seqs <n>', 'most sequences per step', integer('--max-num-seqs'))
-  .option('--max-num-batched-tokens <n>', 'most tokens per step', integer('--max-num-batched-tokens'))
-  .option('--block-size <n>', 'tokens per KV-cache block: 8, 16 or 32', integer('--block-size'))
-  .option('--chat-template <template>', 'chat template (or a path to one) replacing the model\'s', process.env.CUSTOM_CHAT_TEMPLATE)
-  .option('--device <device>', 'auto, cpu or cuda', 'auto')
   .action(async (opts) => {
     const started = Date.now();
-    const llm = await LLM.load({
-      ...(opts.model && { model: opts.model }),
-      ...(opts.servedModelName && { servedModelName: opts.servedModelName }),
-      ...(opts.maxModelLen && { maxModelLen: opts.maxModelLen }),
-      ...(opts.maxNumSeqs && { maxNumSeqs: opts.maxNumSeqs }),
-      ...(opts.maxNumBatchedTokens && { maxNumBatchedTokens: opts.maxNumBatchedTokens }),
-      ...(opts.blockSize && { blockSize: opts.blockSize }),
-      ...(opts.chatTemplate && { chatTemplate: opts.chatTemplate }),
-      device: opts.device,
-    });
+    const llm = await LLM.load(engineOptionsFromFlags(opts));
     // Read from the environment here rather than as a commander default, so --help never prints it.
     const apiKey: string | undefined = opts.apiKey ?? process.env.API_KEY;
     const app = createServer(llm, apiKey ? { apiKey } : {});
@@ -81,6 +62,8 @@ program
     });
     process.exit(code);
   });
+
+registerBench(program);
 
 program
   .command('download')

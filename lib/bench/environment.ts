@@ -1,0 +1,45 @@
+// What a result file records about the run besides its figures: when, with which nodellm and
+// Node.js, on what machine, so a figure can be traced back to its setting.
+import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** nodellm's version from its package.json, found upward from this file (lib/ or dist/lib/). */
+export function nodellmVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'nodellm' && pkg.version) return pkg.version;
+    }
+    dir = dirname(dir);
+  }
+  return 'unknown';
+}
+
+/** vLLM's result-file date: YYYYMMDD-HHMMSS, local time. */
+export function vllmDate(d: Date): string {
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}${two(d.getMonth() + 1)}${two(d.getDate())}-${two(d.getHours())}${two(d.getMinutes())}${two(d.getSeconds())}`;
+}
+
+export function environment(now = new Date()) {
+  return {
+    date_iso: now.toISOString(),
+    versions: { nodellm: nodellmVersion(), node: process.version },
+    host: { platform: `${process.platform}-${process.arch}`, cpu: os.cpus()[0]?.model ?? 'unknown', cpu_count: os.cpus().length },
+  };
+}
+
+/** --metadata KEY=VALUE pairs (vLLM's flag) as an object. */
+export function parseMetadata(items: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of items ?? []) {
+    const at = item.indexOf('=');
+    if (at <= 0) throw new Error(`--metadata takes KEY=VALUE, but received "${item}"`);
+    out[item.slice(0, at)] = item.slice(at + 1);
+  }
+  return out;
+}

@@ -1,0 +1,28 @@
+// Parsers for command-line values, shared by every subcommand, so a bad value is refused the same
+// way everywhere, with the flag named.
+import { InvalidArgumentError } from 'commander';
+
+export const integer = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
+  return n;
+};
+
+export const nonNegativeInteger = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
+  return n;
+};
+
+/** A finite number within [min, max) (max exclusive when `maxExclusive`). */
+export const number =
+  (name: string, { min = -Infinity, max = Infinity, maxExclusive = false }: { min?: number; max?: number; maxExclusive?: boolean } = {}) =>
+  (value: string) => {
+    const n = Number(value);
+    const tooBig = maxExclusive ? n >= max : n > max;
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || tooBig) {
+      const range = `${min === -Infinity ? '(-inf' : `[${min}`}, ${max === Infinity ? 'inf)' : `${max}${maxExclusive ? ')' : ']'}`}`;
+      throw new InvalidArgumentError(`${name} must be a number in ${range}, but received ${value}`);
+    }
+    return n;
+  };

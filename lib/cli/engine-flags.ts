@@ -1,0 +1,32 @@
+// The model and engine flags of every command that runs the engine in this process (`serve`,
+// `bench latency`, `bench throughput`): declared once, so the commands cannot drift apart.
+import type { Command } from 'commander';
+
+import type { EngineOptions } from '../config/engine-options.js';
+import { integer } from './arguments.js';
+
+export function addEngineFlags(command: Command): Command {
+  return command
+    .option('--model <dir>', 'local HF model directory', process.env.MODEL_NAME)
+    .option('--served-model-name <name>', 'model name reported by the API', process.env.OPENAI_SERVED_MODEL_NAME_OVERRIDE)
+    .option('--max-model-len <n>', 'longest prompt + output in tokens', integer('--max-model-len'))
+    .option('--max-num-seqs <n>', 'most sequences per step', integer('--max-num-seqs'))
+    .option('--max-num-batched-tokens <n>', 'most tokens per step', integer('--max-num-batched-tokens'))
+    .option('--block-size <n>', 'tokens per KV-cache block: 8, 16 or 32', integer('--block-size'))
+    .option('--chat-template <template>', "chat template (or a path to one) replacing the model's", process.env.CUSTOM_CHAT_TEMPLATE)
+    .option('--device <device>', 'auto, cpu or cuda', 'auto');
+}
+
+/** The parsed flags of addEngineFlags as LLM.load() options (unset flags left out). */
+export function engineOptionsFromFlags(opts: Record<string, unknown>): EngineOptions {
+  return {
+    ...(opts.model ? { model: opts.model as string } : {}),
+    ...(opts.servedModelName ? { servedModelName: opts.servedModelName as string } : {}),
+    ...(opts.maxModelLen ? { maxModelLen: opts.maxModelLen as number } : {}),
+    ...(opts.maxNumSeqs ? { maxNumSeqs: opts.maxNumSeqs as number } : {}),
+    ...(opts.maxNumBatchedTokens ? { maxNumBatchedTokens: opts.maxNumBatchedTokens as number } : {}),
+    ...(opts.blockSize ? { blockSize: opts.blockSize as EngineOptions['blockSize'] } : {}),
+    ...(opts.chatTemplate ? { chatTemplate: opts.chatTemplate as string } : {}),
+    device: opts.device as EngineOptions['device'],
+  };
+}
