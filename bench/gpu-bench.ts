@@ -2,8 +2,10 @@
 // native engine directly with token ids (no tokenizer in the loop):
 //   node .device/js/bench/gpu-bench.js [--out results.json]
 // Cases (issue 5's targets): batch-1 decode (prompt 128, 256 new tokens), 64 requests at once
-// (prompt 512, 128 new tokens, prefill included), prefill of 4 x 2048 tokens, and the time to
-// load the engine.
+// (prompt 512, 128 new tokens, prefill included), prefill of 4 x 2048 tokens, vLLM's throughput
+// test (1000 prompts x (256 in, 256 out) submitted at once, max_num_seqs 256), and the time to
+// load the engine. The KV cache is sized by gpu_memory_utilization (0.9) after the profiling step.
+//   --only-prefill: load, warm up and run the prefill case only (to compare attention kernels)
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -32,11 +34,12 @@ const engine = await loadNativeEngine(configDir, {
   maxModelLen: 4096,
   maxNumSeqs: 256,
   maxNumBatchedTokens: 8192,
-  kvCacheBytes: 24 * 2 ** 30,
 });
 const loadSeconds = (performance.now() - t0) / 1000;
 const stats = engine.stats();
-console.log(`loaded in ${loadSeconds.toFixed(1)} s on ${stats.backend}: ${stats.numBlocks} KV blocks`);
+// K and V of 32 layers x 8 heads x 128 dims in bf16, per token.
+const kvGiB = (stats.numBlocks * stats.blockSize * 2 * 32 * 8 * 128 * 2) / 2 ** 30;
+console.log(`loaded in ${loadSeconds.toFixed(1)} s on ${stats.backend}: ${stats.numBlocks} KV blocks (${kvGiB.toFixed(1)} GiB)`);
 
 let id = 1;
 const add = (promptLen: number, newTokens: number) =>
@@ -55,6 +58,21 @@ add(128, 8);
 for (let i = 0; i < 64; i++) add(32, 4);
 await drain(engine);
 
+async function prefill4x2048() {
+  const sp = performance.now();
+  for (let i = 0; i < 4; i++) add(2048, 1);
+  const pre = await timeSteps(engine);
+  return (4 * 2048) / ((pre.stepTimes.at(-1)! - sp) / 1000);
+}
+if (args.includes('--only-prefill')) {
+  await prefill4x2048();  // warm-up of the 8192-token shapes
+  const rate = await prefill4x2048();
+  engine.close();
+  console.log(`prefill 4 x 2048      ${rate.toFixed(0)} tok/s (NODELLM_PREFILL_ATTENTION=${process.env.NODELLM_PREFILL_ATTENTION ?? 'default'})`);
+  writeFileSync(outFile, JSON.stringify({ prefill_4x2048_tokens_per_s: rate, attention: process.env.NODELLM_PREFILL_ATTENTION ?? 'tensor cores' }, null, 2) + '\n');
+  process.exit(0);
+}
+
 // 1. batch-1 decode: tokens/s over the decode steps (after the first token).
 add(128, 256);
 const single = await timeSteps(engine);
@@ -68,17 +86,24 @@ const many = await timeSteps(engine);
 const many64 = many.tokens / ((many.stepTimes.at(-1)! - s64) / 1000);
 
 // 3. prefill of 4 x 2048 tokens: until every request has its first token.
-const sp = performance.now();
-for (let i = 0; i < 4; i++) add(2048, 1);
-const pre = await timeSteps(engine);
-const prefill = (4 * 2048) / ((pre.stepTimes.at(-1)! - sp) / 1000);
+const prefill = await prefill4x2048();
+
+// 4. vLLM's throughput test: 1000 prompts x (256 in, 256 out), all submitted at once, ignore_eos.
+const st = performance.now();
+for (let i = 0; i < 1000; i++) add(256, 256);
+const thr = await timeSteps(engine);
+const throughputSeconds = (thr.stepTimes.at(-1)! - st) / 1000;
+const throughputOutput = thr.tokens / throughputSeconds;
+const throughputSteps = thr.stepTimes.length;
 
 engine.close();
 
 // CUDA graphs change nothing: 8 greedy requests (a graph batch size, so the GEMM shapes match)
 // give the same tokens with graphs and eagerly.
+let smallEngineBlocks = 0;
 async function tokensWith(enforceEager: boolean) {
-  const e = await loadNativeEngine(configDir, { loadFormat: 'dummy', device: 'cuda', maxModelLen: 1024, maxNumSeqs: 8, kvCacheBytes: 2 ** 30, enforceEager });
+  const e = await loadNativeEngine(configDir, { loadFormat: 'dummy', device: 'cuda', maxModelLen: 1024, maxNumSeqs: 8, gpuMemoryUtilization: 0.3, enforceEager });
+  smallEngineBlocks = e.stats().numBlocks;
   for (let i = 0; i < 8; i++) e.addRequest(i + 1, Int32Array.from(seededInts(100 + i, 20 + i, VOCAB)), greedy(48));
   const out = new Map<number, number[]>();
   await drain(e, (r) => r.seqIds.forEach((sid, row) => out.set(sid, [...(out.get(sid) ?? []), r.tokens[row]!])));
@@ -95,10 +120,20 @@ const result = {
   batch1_ms_per_token: 1000 / batch1,
   requests64_output_tokens_per_s: many64,
   prefill_4x2048_tokens_per_s: prefill,
+  throughput_1000x256x256: {
+    seconds: throughputSeconds,
+    output_tokens: thr.tokens,
+    output_tokens_per_s: throughputOutput,
+    total_tokens_per_s: (1000 * 256 + thr.tokens) / throughputSeconds,
+    steps: throughputSteps,
+  },
+  kv_cache: { gpu_memory_utilization: 0.9, blocks: stats.numBlocks, gib: kvGiB, blocks_at_utilization_0_3_small_engine: smallEngineBlocks },
   graphs_match_eager: graphsMatchEager,
 };
 writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
 console.log(`batch-1 decode        ${batch1.toFixed(1)} tok/s (${(1000 / batch1).toFixed(2)} ms/token)`);
 console.log(`64 x (512 in, 128 out) ${many64.toFixed(0)} output tok/s`);
 console.log(`prefill 4 x 2048      ${prefill.toFixed(0)} tok/s`);
+console.log(`1000 x (256 in, 256 out) ${throughputOutput.toFixed(0)} output tok/s, ${result.throughput_1000x256x256.total_tokens_per_s.toFixed(0)} total (${throughputSeconds.toFixed(1)} s, ${throughputSteps} steps)`);
+console.log(`KV cache at 0.9       ${stats.numBlocks} blocks, ${kvGiB.toFixed(1)} GiB; at 0.3 (small engine) ${smallEngineBlocks} blocks`);
 console.log(`graphs match eager    ${graphsMatchEager}`);

@@ -44,6 +44,12 @@ struct AttentionScratch {
 void paged_attention(const Tensor& out, const Tensor& q, const Tensor& k_cache,
                      const Tensor& v_cache, const AttentionBatch& batch, const AttentionScratch& scratch,
                      cudaStream_t stream);
+// The tensor-core kernel for sequences with several new rows (prefill chunks): whether it
+// applies to this step (16-bit, head_dim 64 or 128, some sequence with more than one new row),
+// and the launch; paged_attention() calls both and leaves single-row sequences to itself.
+bool prefill_attention_applies(const Tensor& q, const AttentionBatch& batch);
+void prefill_attention(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                       const AttentionBatch& batch, cudaStream_t stream);
 void silu_mul(const Tensor& out, const Tensor& gate_up, cudaStream_t stream);
 void gather_rows(const Tensor& out, const Tensor& x, const Tensor& rows, cudaStream_t stream);
 // penalty_counts: [rows, vocab] int32, all zero (and left zero); work: [rows, vocab] float32.

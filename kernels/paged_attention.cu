@@ -38,7 +38,7 @@ __global__ void paged_attention_kernel(T* out, int64_t out_stride, const T* q, i
                                        const int32_t* query_start, const int32_t* seq_lens,
                                        const int32_t* block_tables, int64_t table_stride, int num_seqs,
                                        int group, int block_size, float scale, int head_chunks,
-                                       Partials partials) {
+                                       bool single_row_only, Partials partials) {
   constexpr int kPerLane = HeadDim >= 32 ? HeadDim / 32 : 1;
   const int row = blockIdx.x, kv_head = blockIdx.y;
   const int chunk = blockIdx.z % head_chunks, partition = blockIdx.z / head_chunks;
@@ -55,6 +55,7 @@ __global__ void paged_attention_kernel(T* out, int64_t out_stride, const T* q, i
   }
   const int seq = lo;
   const int query_len = query_start[seq + 1] - query_start[seq];
+  if (single_row_only && query_len > 1) return;  // a prefill: the tensor-core kernel's
   const int position = seq_lens[seq] - query_len + (row - query_start[seq]);
   const int32_t* blocks = block_tables + seq * table_stride;
   // Each row splits its own context into `partitions` equal parts, so the launch does not depend
@@ -137,7 +138,8 @@ __global__ void paged_attention_kernel(T* out, int64_t out_stride, const T* q, i
 // Merges the partitions of each (row, head): one block per pair, threads over head_dim.
 template <typename T, int HeadDim>
 __global__ void merge_partitions_kernel(T* out, int64_t out_stride, const int32_t* query_start,
-                                        const int32_t* seq_lens, int num_seqs, Partials partials) {
+                                        const int32_t* seq_lens, int num_seqs, bool single_row_only,
+                                        Partials partials) {
   const int row = blockIdx.x, head = blockIdx.y;
   int lo = 0, hi = num_seqs;
   while (hi - lo > 1) {
@@ -145,6 +147,7 @@ __global__ void merge_partitions_kernel(T* out, int64_t out_stride, const int32_
     if (query_start[mid] <= row) lo = mid; else hi = mid;
   }
   const int query_len = query_start[lo + 1] - query_start[lo];
+  if (single_row_only && query_len > 1) return;
   const int position = seq_lens[lo] - query_len + (row - query_start[lo]);
   const int partition_size = (position + partials.partitions) / partials.partitions;
   const int used = position / partition_size + 1;
@@ -164,7 +167,8 @@ __global__ void merge_partitions_kernel(T* out, int64_t out_stride, const int32_
 
 template <typename T, int HeadDim>
 void launch(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
-            const AttentionBatch& b, const AttentionScratch& scratch, cudaStream_t stream) {
+            const AttentionBatch& b, const AttentionScratch& scratch, bool single_row_only,
+            cudaStream_t stream) {
   const int group = b.num_heads / b.num_kv_heads;
   const int head_chunks = (group + kMaxGroup - 1) / kMaxGroup;
   // Enough blocks to fill the GPU: split the contexts when rows are few. The count depends only
@@ -177,11 +181,12 @@ void launch(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Ten
   paged_attention_kernel<T, HeadDim><<<grid, kWarps * 32, 0, stream>>>(
       out.ptr<T>(), out.stride, q.ptr<T>(), q.stride, k_cache.ptr<T>(), v_cache.ptr<T>(), k_cache.stride,
       b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(), b.block_tables.ptr<int32_t>(),
-      b.block_tables.stride, b.num_seqs, group, b.block_size, b.scale, head_chunks, partials);
+      b.block_tables.stride, b.num_seqs, group, b.block_size, b.scale, head_chunks, single_row_only, partials);
   if (partitions > 1) {
     check_launch("paged_attention");
     merge_partitions_kernel<T, HeadDim><<<dim3(static_cast<unsigned>(q.rows), b.num_heads), std::min(HeadDim, 128), 0, stream>>>(
-        out.ptr<T>(), out.stride, b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(), b.num_seqs, partials);
+        out.ptr<T>(), out.stride, b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(), b.num_seqs,
+        single_row_only, partials);
   }
 }
 
@@ -190,15 +195,20 @@ void launch(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Ten
 void paged_attention(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                      const AttentionBatch& batch, const AttentionScratch& scratch, cudaStream_t stream) {
   if (q.rows == 0) return;
+  // Sequences with several new rows go to the tensor-core kernel where it applies; this kernel
+  // then serves only the single-row (decode) sequences of the step.
+  const bool prefill_on_tensor_cores = prefill_attention_applies(q, batch);
+  if (prefill_on_tensor_cores) prefill_attention(out, q, k_cache, v_cache, batch, stream);
+  const bool s = prefill_on_tensor_cores;
   dispatch_float(q.dtype, "paged_attention", [&](auto t) {
     using T = decltype(t);
     switch (batch.head_dim) {
-      case 8: launch<T, 8>(out, q, k_cache, v_cache, batch, scratch, stream); break;
-      case 16: launch<T, 16>(out, q, k_cache, v_cache, batch, scratch, stream); break;
-      case 32: launch<T, 32>(out, q, k_cache, v_cache, batch, scratch, stream); break;
-      case 64: launch<T, 64>(out, q, k_cache, v_cache, batch, scratch, stream); break;
-      case 128: launch<T, 128>(out, q, k_cache, v_cache, batch, scratch, stream); break;
-      case 256: launch<T, 256>(out, q, k_cache, v_cache, batch, scratch, stream); break;
+      case 8: launch<T, 8>(out, q, k_cache, v_cache, batch, scratch, s, stream); break;
+      case 16: launch<T, 16>(out, q, k_cache, v_cache, batch, scratch, s, stream); break;
+      case 32: launch<T, 32>(out, q, k_cache, v_cache, batch, scratch, s, stream); break;
+      case 64: launch<T, 64>(out, q, k_cache, v_cache, batch, scratch, s, stream); break;
+      case 128: launch<T, 128>(out, q, k_cache, v_cache, batch, scratch, s, stream); break;
+      case 256: launch<T, 256>(out, q, k_cache, v_cache, batch, scratch, s, stream); break;
       default: fail("paged_attention: head_dim ", batch.head_dim, " is not supported (8, 16, 32, 64, 128, 256)");
     }
   });

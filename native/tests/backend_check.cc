@@ -2,6 +2,7 @@
 // sizes, in float32 (tight tolerance) and bfloat16 (bf16 rounding), and prints one line per case.
 // Built only with the CUDA backend: build/Release/backend_check. Exit status 1 if any case fails.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <tuple>
@@ -72,7 +73,7 @@ double rel_error(const std::vector<float>& got, const std::vector<float>& want) 
 }
 
 void report(const std::string& name, DType dtype, double err) {
-  const double tol = dtype == DType::F32 ? 1e-4 : 2e-2;
+  const double tol = dtype == DType::F32 ? 1e-4 : 2e-2;  // 16-bit types: their rounding
   const bool ok = err <= tol && std::isfinite(err);
   if (!ok) ++failures;
   std::printf("%-58s %-8s rel err %.2e (tol %.0e) %s\n", name.c_str(), dtype_name(dtype), err, tol, ok ? "ok" : "FAIL");
@@ -189,7 +190,8 @@ void check_attention(Backend& cpu, Backend& gpu, DType dt, int heads, int kv_hea
                  const Tensor& rt) {
     Tensor q = qkv_t.col_slice(0, q_dim), k = qkv_t.col_slice(q_dim, kv_dim), v = qkv_t.col_slice(q_dim + kv_dim, kv_dim);
     b.rope_kv_write(q, k, v, p, rt, head_dim, k_cache, v_cache, s);  // the CPU's is rope + kv_write
-    AttentionBatch ab{q_start, lens, tbl, seqs, 0, *std::max_element(context.begin(), context.end()), block_size,
+    AttentionBatch ab{q_start, lens, tbl, seqs, *std::max_element(new_tokens.begin(), new_tokens.end()),
+                      *std::max_element(context.begin(), context.end()), block_size,
                       heads, kv_heads, head_dim, 1.0f / std::sqrt(static_cast<float>(head_dim))};
     b.paged_attention(out, q, k_cache, v_cache, ab);
   };
@@ -267,6 +269,56 @@ void check_sampling(Backend& cpu, Backend& gpu, int rows, int vocab) {
 
 }  // namespace
 
+// Times paged attention alone on the GPU (no reference): seqs sequences of `context` tokens with
+// `new_tokens` new rows each, 32 query / 8 KV heads of 128 (Llama-3-8B), bf16, scattered blocks.
+// Prints the median time and the rate against the roofline: bytes of K/V read for decode rows,
+// FLOPs for prefill rows.
+void time_attention(Backend& gpu, int seqs, int context, int new_tokens, const char* label) {
+  const int heads = 32, kv_heads = 8, head_dim = 128, block_size = 16;
+  const int max_blocks = (context + block_size - 1) / block_size;
+  const int num_blocks = seqs * max_blocks;
+  std::vector<int32_t> order(num_blocks);
+  for (int i = 0; i < num_blocks; ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), rng);
+  std::vector<int32_t> query_start{0}, seq_lens(seqs, context);
+  for (int s = 0; s < seqs; ++s) query_start.push_back((s + 1) * new_tokens);
+  const int rows = seqs * new_tokens;
+  Tensor q = gpu.alloc(DType::BF16, rows, heads * head_dim), out = gpu.alloc(DType::BF16, rows, heads * head_dim);
+  Tensor kc = gpu.alloc(DType::BF16, static_cast<int64_t>(num_blocks) * block_size, kv_heads * head_dim);
+  Tensor vc = gpu.alloc(DType::BF16, static_cast<int64_t>(num_blocks) * block_size, kv_heads * head_dim);
+  gpu.fill_random(q, 1, 1.0f, 0.0f);
+  gpu.fill_random(kc, 2, 1.0f, 0.0f);
+  gpu.fill_random(vc, 3, 1.0f, 0.0f);
+  Tensor qs = gpu.alloc(DType::I32, seqs + 1, 1), sl = gpu.alloc(DType::I32, seqs, 1), bt = gpu.alloc(DType::I32, seqs, max_blocks);
+  gpu.upload(qs, query_start.data(), DType::I32);
+  gpu.upload(sl, seq_lens.data(), DType::I32);
+  gpu.upload(bt, order.data(), DType::I32);
+  AttentionBatch ab{qs, sl, bt, seqs, new_tokens, context, block_size, heads, kv_heads, head_dim,
+                    1.0f / std::sqrt(static_cast<float>(head_dim))};
+  std::vector<double> ms;
+  for (int i = 0; i < 25; ++i) {
+    gpu.synchronize();
+    const auto t0 = std::chrono::steady_clock::now();
+    gpu.paged_attention(out, q, kc, vc, ab);
+    gpu.synchronize();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  const double median = ms[ms.size() / 2];
+  if (new_tokens == 1) {
+    const double bytes = 2.0 * seqs * context * kv_heads * head_dim * 2;
+    std::printf("time %-48s %8.3f ms  %6.0f GB/s of K/V (%.0f%% of 3.02 TB/s)\n", label, median,
+                bytes / median / 1e6, 100.0 * bytes / median / 1e6 / 3020.0);
+  } else {
+    // Causal: row i of a prompt sees context - new_tokens + i + 1 keys; QK^T and PV, 2 FLOPs a MAC.
+    double keys = 0;
+    for (int i = 0; i < new_tokens; ++i) keys += context - new_tokens + i + 1;
+    const double flops = 4.0 * seqs * keys * heads * head_dim;
+    std::printf("time %-48s %8.3f ms  %6.1f TFLOP/s\n", label, median, flops / median / 1e9);
+  }
+  for (const Tensor& t : {q, out, kc, vc, qs, sl, bt}) gpu.release(t);
+}
+
 int main() {
   std::string reason;
   if (!cuda_available(&reason)) {
@@ -291,7 +343,18 @@ int main() {
     check_attention(*cpu, gpu, dt, 32, 8, 128, 16, {2048, 4096, 1000}, {1, 1, 1});
     check_attention(*cpu, gpu, dt, 32, 8, 128, 16, {3999}, {1});  // one decode row: a many-way split
     check_attention(*cpu, gpu, dt, 8, 2, 64, 16, {300, 40}, {300, 1});  // a prefill with a decode beside it
+    // Prefill rows on the tensor-core kernel: a whole 2048-token prompt, a later chunk of a chunked
+    // prefill (its keys partly from earlier chunks), lengths off the 64-row tiles, GQA 1/4/8.
+    check_attention(*cpu, gpu, dt, 32, 8, 128, 16, {2048, 1000, 5}, {2048, 200, 1});
+    check_attention(*cpu, gpu, dt, 8, 8, 64, 8, {65, 130, 7}, {65, 64, 2});
+    check_attention(*cpu, gpu, dt, 8, 1, 128, 32, {77, 300}, {77, 129});
   }
+  check_attention(*cpu, gpu, DType::F16, 32, 8, 128, 16, {600, 90, 40}, {600, 33, 1});
+  check_attention(*cpu, gpu, DType::F16, 8, 2, 64, 8, {100}, {100});
+  time_attention(gpu, 64, 4096, 1, "decode 64 seqs x 4096 context");
+  time_attention(gpu, 1, 4096, 1, "decode 1 seq x 4096 context");
+  time_attention(gpu, 4, 2048, 2048, "prefill 4 x 2048 (one layer)");
+  time_attention(gpu, 1, 4096, 2048, "prefill chunk 2048 after 2048 (one layer)");
   check_sampling(*cpu, gpu, 64, 128256);
   check_sampling(*cpu, gpu, 8, 1000);
   std::printf("%s: %d failing case(s)\n", failures ? "FAIL" : "PASS", failures);
