@@ -32,6 +32,8 @@ export interface ServeBenchOptions {
   sampling: Record<string, unknown>;
   apiKey?: string;
   resultFile?: string;
+  /** Also write the per-request lists (lengths, TTFTs, ITLs, texts, errors), as vLLM's --save-detailed. */
+  saveDetailed?: boolean;
   metadata: Record<string, string>;
   progress: boolean;
   /** Where the embedded default model (for its tokenizer) lives; tests point it at their cache. */
@@ -118,7 +120,9 @@ export async function benchServe(o: ServeBenchOptions): Promise<ServeBenchResult
     max_concurrency: o.maxConcurrency ?? null,
     ...o.metadata,
     ...metrics,
-    ...perRequest,
+    // Failures stay visible even without the per-request lists.
+    failed_requests: perRequest.errors.flatMap((error, index) => (error ? [{ index, error }] : [])),
+    ...(o.saveDetailed && perRequest),
     config: {
       command: 'bench serve',
       base_url: origin,

@@ -26,9 +26,12 @@ const checked =
     }
   };
 
-const requestRate = (value: string) => {
-  if (value === 'inf') return Infinity;
-  return number('--request-rate', { min: Number.MIN_VALUE })(value);
+/** A positive finite number (or, for --request-rate, inf). */
+const positive = (name: string, allowInf = false) => (value: string) => {
+  if (allowInf && value === 'inf') return Infinity;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number${allowInf ? ' or inf' : ''}, but received ${value}`);
+  return n;
 };
 
 function addDatasetFlags(command: Command): Command {
@@ -143,19 +146,23 @@ export function registerBench(program: Command): void {
     .option('--model <name>', 'model to ask for (default: the first /v1/models lists); a local directory also gives the tokenizer')
     .option('--served-model-name <name>', 'send this as model instead of --model')
     .option('--tokenizer <dir>', 'local model directory whose tokenizer builds prompts and counts tokens')
-    .option('--request-rate <rate>', 'requests per second (inf: all at once)', requestRate, Infinity)
-    .option('--burstiness <b>', 'shape of the gamma-distributed arrival gaps (1: Poisson)', number('--burstiness', { min: Number.MIN_VALUE }), 1)
+    .addOption(new Option('--request-rate <rate>', 'requests per second (inf: all at once)').argParser(positive('--request-rate', true)).default(Infinity, 'inf'))
+    .option('--burstiness <b>', 'shape of the gamma-distributed arrival gaps (1: Poisson)', positive('--burstiness'), 1)
     .option('--max-concurrency <n>', 'most requests in flight', integer('--max-concurrency'))
     .option('--ignore-eos', 'ask the server to ignore EOS, so every output has its exact length')
     .option('--num-warmups <n>', 'unmeasured requests first', nonNegativeInteger('--num-warmups'), 0)
-    .option('--percentile-metrics <list>', 'metrics to report percentiles of: ttft, tpot, itl, e2el', checked(parsePercentileMetrics), parsePercentileMetrics('ttft,tpot,itl'))
-    .option('--metric-percentiles <list>', 'percentiles to report, e.g. 25,50,90,99', checked(parsePercentiles), [99])
+    .addOption(
+      new Option('--percentile-metrics <list>', 'metrics to report percentiles of: ttft, tpot, itl, e2el')
+        .argParser(checked(parsePercentileMetrics))
+        .default(parsePercentileMetrics('ttft,tpot,itl'), 'ttft,tpot,itl'),
+    )
+    .addOption(new Option('--metric-percentiles <list>', 'percentiles to report, e.g. 25,50,90,99').argParser(checked(parsePercentiles)).default([99], '99'))
     .option('--goodput <slo...>', 'SLOs in ms, e.g. ttft:500 tpot:50 e2el:2000: report requests/s meeting all')
     .option('--temperature <t>', 'sampling temperature (default 0: greedy, as vLLM)', number('--temperature', { min: 0 }), 0)
     .option('--top-p <p>', 'top_p', number('--top-p', { min: 0, max: 1 }))
     .option('--top-k <k>', 'top_k', number('--top-k', { min: -1 }))
     .option('--min-p <p>', 'min_p', number('--min-p', { min: 0, max: 1 }));
-  addOutputFlags(serve);
+  addOutputFlags(serve).option('--save-detailed', 'also write per-request lengths, TTFTs, ITLs, texts and errors to the result file');
   serve.action(async (opts: Opts) => {
     const { benchServe } = await import('../bench/serve.js');
     const endpoint = (opts.endpoint as string | undefined) ?? (opts.backend === 'openai-chat' ? '/v1/chat/completions' : '/v1/completions');
@@ -184,6 +191,7 @@ export function registerBench(program: Command): void {
       },
       ...(apiKey && { apiKey }),
       ...resultFile(opts),
+      saveDetailed: Boolean(opts.saveDetailed),
       metadata: parseMetadata(opts.metadata as string[] | undefined),
       progress: !opts.disableTqdm,
       print,

@@ -95,7 +95,7 @@ describe('bench serve against nodellm serve', () => {
     const file = join(tempDir(), 'serve.json');
     const run = runCli(['bench', 'serve', '--base-url', server.origin, '--num-prompts', '3', '--random-input-len', '8', '--random-output-len', '4',
       '--ignore-eos', '--request-rate', '50', '--max-concurrency', '2', '--percentile-metrics', 'ttft,tpot,itl,e2el', '--metric-percentiles', '90,99',
-      '--goodput', 'ttft:60000', '--result-file', file, '--metadata', 'device=cpu']);
+      '--goodput', 'ttft:60000', '--result-file', file, '--save-detailed', '--metadata', 'device=cpu']);
     expect(await run.exited, run.output()).toBe(0);
     const stdout = run.lines.filter((l) => l.stream === 'stdout').map((l) => l.text).join('\n');
     expect(stdout).toMatch(/Successful requests: +3/);
@@ -103,6 +103,8 @@ describe('bench serve against nodellm serve', () => {
     expect(run.lines.filter((l) => l.stream === 'stderr').map((l) => l.text).join('\n')).toMatch(/embedded default model's/);
     const saved = JSON.parse(readFileSync(file, 'utf8')) as Record<string, number | string>;
     expect(saved).toMatchObject({ completed: 3, failed: 0, total_input_tokens: 24, total_output_tokens: 12, model_id: llm.modelName, device: 'cpu', request_rate: 50, max_concurrency: 2 });
+    expect(saved.output_lens).toEqual([4, 4, 4]);
+    expect(saved.failed_requests).toEqual([]);
     expect(saved.request_goodput).toBeCloseTo(saved.request_throughput as number, 9);
     for (const key of ['p90_ttft_ms', 'p99_ttft_ms', 'p90_tpot_ms', 'p90_itl_ms', 'p99_e2el_ms']) expect(saved[key], key).toBeGreaterThan(0);
   });

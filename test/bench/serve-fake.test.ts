@@ -129,6 +129,12 @@ describe('bench serve on scripted responses', () => {
     for (const key of ['completed', 'failed', 'total_input_tokens', 'total_output_tokens', 'request_throughput', 'output_throughput', 'total_token_throughput', 'mean_ttft_ms', 'median_ttft_ms', 'p99_ttft_ms', 'mean_tpot_ms', 'median_tpot_ms', 'p99_tpot_ms', 'mean_itl_ms', 'median_itl_ms', 'p99_itl_ms', 'mean_e2el_ms', 'median_e2el_ms', 'p99_e2el_ms']) {
       expect(saved[key], key).toBe(m[key]);
     }
+    expect(saved.failed_requests).toEqual([
+      { index: 1, error: 'HTTP 500: scripted failure 500' },
+      { index: 3, error: 'scripted error mid-stream' },
+      { index: 5, error: perRequest.errors[5] },
+    ]);
+    expect(saved.output_lens).toBeUndefined(); // per-request lists only with --save-detailed
     expect(saved).toMatchObject({ model_id: 'fake-model', backend: 'openai', num_prompts: 7, max_concurrency: 1, device: 'fake', request_rate: 'inf' });
     expect(saved.config).toMatchObject({ endpoint: '/v1/completions', dataset_name: 'random', random_input_len: 8, ignore_eos: true, device: 'fake' });
     expect((saved.versions as { nodellm: string }).nodellm).toMatch(/^\d+\.\d+\.\d+/);
