@@ -7,17 +7,24 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { type ServeBenchOptions, benchServe } from '../../lib/bench/serve.js';
+import { mean, median } from '../../lib/bench/stats.js';
 import { ensureDefaultModel } from '../../lib/models/default-model.js';
+import { Tokenizer } from '../../lib/tokenizer/tokenizer.js';
 import { type FakeOpenAI, type Script, startFakeOpenAI } from '../helpers/fake-openai.js';
 import { useTempDirs } from '../helpers/temp-dirs.js';
 import { TEST_CACHE_DIR } from '../helpers/test-llm.js';
 
 const tempDir = useTempDirs();
+const WORDS = [' hello', ' world', ' again', ' and', ' more'];
 let tokenizerDir: string;
+/** Tokens of WORDS' text, as the tokenizer counts a reply that came without usage. */
+let wordsTokens: number;
 let fake: FakeOpenAI | null = null;
 
 beforeAll(async () => {
   tokenizerDir = await ensureDefaultModel({ cacheDir: TEST_CACHE_DIR });
+  const tokenizer = await Tokenizer.load(tokenizerDir);
+  wordsTokens = (await tokenizer.encode(WORDS.join(''), { addSpecialTokens: false })).length;
 });
 afterEach(async () => {
   await fake?.close();
@@ -58,7 +65,6 @@ const near = (actual: number, expected: number) => {
   expect(actual).toBeLessThanOrEqual(expected + 25);
 };
 
-const WORDS = [' hello', ' world', ' again', ' and', ' more'];
 
 describe('bench serve on scripted responses', () => {
   it('measures TTFT, TPOT, ITL and E2EL as constructed, and counts failures', async () => {
@@ -69,7 +75,7 @@ describe('bench serve on scripted responses', () => {
       { status: 500 },
       { ttftMs: 200, chunks: WORDS, gapMs: 50, usage: 9 }, // chunks of several tokens: TPOT 200 / 8
       { ttftMs: 0, chunks: WORDS, gapMs: 10, errorAfter: 2 },
-      { ttftMs: 300, chunks: WORDS, gapMs: 50, usage: null }, // no usage: the tokenizer counts 5
+      { ttftMs: 300, chunks: WORDS, gapMs: 50, usage: null }, // no usage: the tokenizer counts the text
       { ttftMs: 0, chunks: WORDS, gapMs: 10, cutAfter: 2 },
       { ttftMs: 400, chunks: WORDS, gapMs: 50 },
     ];
@@ -91,8 +97,8 @@ describe('bench serve on scripted responses', () => {
     expect(perRequest.errors[1]).toBe('HTTP 500: scripted failure 500');
     expect(perRequest.errors[3]).toBe('scripted error mid-stream');
     expect(perRequest.errors[5]).not.toBe('');
-    expect(perRequest.output_lens).toEqual([5, 0, 9, 0, 5, 0, 5]);
-    expect(m.total_output_tokens).toBe(24);
+    expect(perRequest.output_lens).toEqual([5, 0, 9, 0, wordsTokens, 0, 5]);
+    expect(m.total_output_tokens).toBe(19 + wordsTokens);
     expect(m.total_input_tokens).toBe(4 * 8);
     expect(o.warnings.join('\n')).toMatch(/3 of 7 requests failed/);
 
@@ -101,9 +107,11 @@ describe('bench serve on scripted responses', () => {
     near(m.median_ttft_ms!, 250);
     near(m.p99_ttft_ms!, 300 + 0.97 * 100);
     near(m.p50_ttft_ms!, 250);
-    // TPOT: 4 gaps of 50 ms over 4 tokens, except 200 ms over 8 for the one reporting 9 tokens.
-    near(m.median_tpot_ms!, 50);
-    near(m.mean_tpot_ms!, (50 * 3 + 25) / 4);
+    // TPOT: 200 ms of gaps after the first chunk over the tokens after the first: 4 for those
+    // reporting 5, 8 for the one reporting 9, and what the tokenizer counts for the one without usage.
+    const tpots = [50, 25, 200 / (wordsTokens - 1), 50];
+    near(m.median_tpot_ms!, median(tpots));
+    near(m.mean_tpot_ms!, mean(tpots));
     // ITL: every gap between chunks, 4 per completed request (and none from the failed ones).
     expect(perRequest.itls.filter((_, i) => [0, 2, 4, 6].includes(i)).every((l) => l.length === 4)).toBe(true);
     near(m.mean_itl_ms!, 50);
@@ -147,11 +155,11 @@ describe('bench serve on scripted responses', () => {
     const { metrics: m, perRequest } = await benchServe(o);
     expect(m.completed).toBe(1);
     expect(perRequest.generated_texts[0]).toBe(WORDS.join(''));
-    expect(perRequest.output_lens[0]).toBe(5); // no usage: the tokenizer counts the text
+    expect(perRequest.output_lens[0]).toBe(wordsTokens); // no usage: the tokenizer counts the text
     near(m.mean_ttft_ms!, 50);
     // The role chunk and the first text arrive together: the first gap is ~0, then 20 ms each.
     expect(perRequest.itls[0]).toHaveLength(5);
-    near(m.mean_tpot_ms!, 20);
+    near(m.mean_tpot_ms!, 80 / (wordsTokens - 1));
     expect(fake.bodies[0]).toMatchObject({ messages: [{ role: 'user' }], max_completion_tokens: 5, stream: true });
   });
 
