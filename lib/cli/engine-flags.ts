@@ -1,6 +1,6 @@
 // The model and engine flags of every command that runs the engine in this process (`serve`,
 // `bench latency`, `bench throughput`): declared once, so the commands cannot drift apart.
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 
 import type { EngineOptions } from '../config/engine-options.js';
 import { integer } from './arguments.js';
@@ -14,8 +14,18 @@ export function addEngineFlags(command: Command): Command {
     .option('--max-num-batched-tokens <n>', 'most tokens per step', integer('--max-num-batched-tokens'))
     .option('--block-size <n>', 'tokens per KV-cache block: 8, 16 or 32', integer('--block-size'))
     .option('--chat-template <template>', "chat template (or a path to one) replacing the model's", process.env.CUSTOM_CHAT_TEMPLATE)
-    .option('--device <device>', 'auto, cpu or cuda', 'auto');
+    .option('--device <device>', 'auto, cpu or cuda', 'auto')
+    .option('--gpu-memory-utilization <share>', 'share of GPU memory for weights, workspaces and KV cache (default 0.9)', gpuShare)
+    .option('--num-gpu-blocks-override <n>', 'exact number of KV-cache blocks', integer('--num-gpu-blocks-override'))
+    .option('--load-format <format>', 'auto, safetensors or dummy (seeded random weights from config.json alone)')
+    .option('--enforce-eager', 'run every step eagerly, without CUDA graphs');
 }
+
+const gpuShare = (value: string) => {
+  const n = Number(value);
+  if (!(n > 0 && n <= 1)) throw new InvalidArgumentError(`--gpu-memory-utilization must be in (0, 1], but received ${value}`);
+  return n;
+};
 
 /** The parsed flags of addEngineFlags as LLM.load() options (unset flags left out). */
 export function engineOptionsFromFlags(opts: Record<string, unknown>): EngineOptions {
@@ -27,6 +37,10 @@ export function engineOptionsFromFlags(opts: Record<string, unknown>): EngineOpt
     ...(opts.maxNumBatchedTokens ? { maxNumBatchedTokens: opts.maxNumBatchedTokens as number } : {}),
     ...(opts.blockSize ? { blockSize: opts.blockSize as EngineOptions['blockSize'] } : {}),
     ...(opts.chatTemplate ? { chatTemplate: opts.chatTemplate as string } : {}),
+    ...(opts.gpuMemoryUtilization ? { gpuMemoryUtilization: opts.gpuMemoryUtilization as number } : {}),
+    ...(opts.numGpuBlocksOverride ? { numKvBlocks: opts.numGpuBlocksOverride as number } : {}),
+    ...(opts.loadFormat ? { loadFormat: opts.loadFormat as EngineOptions['loadFormat'] } : {}),
+    ...(opts.enforceEager ? { enforceEager: true } : {}),
     device: opts.device as EngineOptions['device'],
   };
 }
