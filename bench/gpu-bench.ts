@@ -95,7 +95,29 @@ const many64 = many.tokens / ((many.stepTimes.at(-1)! - s64) / 1000);
 // 3. prefill of 4 x 2048 tokens: until every request has its first token.
 const prefill = await prefill4x2048();
 
-// 4. vLLM's throughput test: 1000 prompts x (256 in, 256 out), all submitted at once, ignore_eos.
+// 4. Seeded sampling (temperature 0.8, top_p 0.95, seed 1234) gives the same tokens for a request
+// alone and inside a batch of 64 (issue 5's acceptance): the other 63 have their own seeds.
+async function seededTokens(companions: number) {
+  const sampled = greedy(64, { temperature: 0.8, topP: 0.95, seed: 1234 });
+  const target = id++;
+  engine.addRequest(target, Int32Array.from(seededInts(4242, 100, VOCAB)), sampled);
+  for (let i = 0; i < companions; i++)
+    engine.addRequest(id++, Int32Array.from(seededInts(5000 + i, 50 + i, VOCAB)), greedy(64, { temperature: 1, seed: 77 + i }));
+  const tokens: number[] = [];
+  while (engine.hasWork()) {
+    const r = await engine.step();
+    r.seqIds.forEach((sid, row) => {
+      if (Number(sid) === target) tokens.push(r.tokens[row]!);
+    });
+  }
+  return tokens;
+}
+const seededAlone = await seededTokens(0);
+const seededInBatch = await seededTokens(63);
+const seededMatch = JSON.stringify(seededAlone) === JSON.stringify(seededInBatch);
+const seededAgree = seededAlone.findIndex((t, i) => t !== seededInBatch[i]);
+
+// 5. vLLM's throughput test: 1000 prompts x (256 in, 256 out), all submitted at once, ignore_eos.
 const st = performance.now();
 for (let i = 0; i < 1000; i++) add(256, 256);
 const thr = await timeSteps(engine);
@@ -138,6 +160,8 @@ const result = {
   },
   kv_cache: { gpu_memory_utilization: 0.9, blocks: stats.numBlocks, gib: kvGiB, blocks_at_utilization_0_3_small_engine: smallEngineBlocks },
   graphs_match_eager: graphsMatchEager,
+  seeded_sampling_alone_matches_batch_of_64: seededMatch,
+  seeded_sampling_first_difference: seededAgree,
 };
 writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
 console.log(`batch-1 decode        ${batch1.toFixed(1)} tok/s (${(1000 / batch1).toFixed(2)} ms/token)`);
@@ -146,3 +170,4 @@ console.log(`prefill 4 x 2048      ${prefill.toFixed(0)} tok/s`);
 console.log(`1000 x (256 in, 256 out) ${throughputOutput.toFixed(0)} output tok/s, ${result.throughput_1000x256x256.total_tokens_per_s.toFixed(0)} total (${throughputSeconds.toFixed(1)} s, ${throughputSteps} steps, ${((throughputSeconds * 1000) / throughputSteps).toFixed(1)} ms each, ${((100 * thr.inStepMs) / (throughputSeconds * 1000)).toFixed(0)}% inside engine.step())`);
 console.log(`KV cache at 0.9       ${stats.numBlocks} blocks, ${kvGiB.toFixed(1)} GiB; at 0.3 (small engine) ${smallEngineBlocks} blocks`);
 console.log(`graphs match eager    ${graphsMatchEager}`);
+console.log(`seeded sampling alone = in a batch of 64: ${seededMatch}${seededMatch ? '' : ` (first difference at token ${seededAgree})`}`);
