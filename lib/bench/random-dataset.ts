@@ -6,7 +6,10 @@
 //
 // Random ids do not survive a trip through text unchanged (BPE merges across the joins, bytes
 // that are not whole characters), so a prompt is built by decoding random ids, re-encoding the
-// text, and cutting or topping up the ids until the text counts exactly the target.
+// text, and cutting or topping up the ids until the text counts exactly the target. Text prompts
+// draw only ids that decode to whole characters: a lone byte of a multi-byte character decodes
+// to U+FFFD, which re-encodes as three tokens in a small vocabulary (the embedded model's 4096),
+// and a cut through such bytes never settles.
 import type { DatasetTokenizer, SampleRequest } from './dataset.js';
 import type { Rng } from './rng.js';
 
@@ -39,6 +42,31 @@ export function randomTokenIds(tokenizer: DatasetTokenizer, rng: Rng, count: num
   return ids;
 }
 
+const wholeCharacters = new WeakMap<DatasetTokenizer, Map<number, boolean>>();
+
+/**
+ * Like randomTokenIds, but only ids whose text alone is whole characters (no U+FFFD); should a
+ * tokenizer have next to none in range, any non-special ids rather than no end.
+ */
+export async function randomTextTokenIds(tokenizer: DatasetTokenizer, rng: Rng, count: number, maxTokenId?: number): Promise<number[]> {
+  let known = wholeCharacters.get(tokenizer);
+  if (!known) wholeCharacters.set(tokenizer, (known = new Map()));
+  const ids: number[] = [];
+  let rejected = 0;
+  while (ids.length < count) {
+    for (const id of randomTokenIds(tokenizer, rng, count - ids.length, maxTokenId)) {
+      let whole = known.get(id);
+      if (whole === undefined) {
+        whole = !(await tokenizer.decode([id], { skipSpecialTokens: false })).includes('\uFFFD');
+        known.set(id, whole);
+      }
+      if (whole || rejected > 100 * count + 1000) ids.push(id);
+      else rejected++;
+    }
+  }
+  return ids;
+}
+
 /** Text that the tokenizer encodes (without special tokens) to exactly `target` tokens, or as near as it got. */
 export async function textOfLength(
   tokenizer: DatasetTokenizer,
@@ -47,7 +75,7 @@ export async function textOfLength(
   start: number[] = [],
   maxTokenId?: number,
 ): Promise<{ text: string; length: number }> {
-  let ids = [...start.slice(0, target), ...randomTokenIds(tokenizer, rng, Math.max(0, target - start.length), maxTokenId)];
+  let ids = [...start.slice(0, target), ...(await randomTextTokenIds(tokenizer, rng, Math.max(0, target - start.length), maxTokenId))];
   let text = '';
   let length = -1;
   for (let round = 0; round < MAX_ROUNDS; round++) {
@@ -55,7 +83,13 @@ export async function textOfLength(
     const encoded = await tokenizer.encode(text, { addSpecialTokens: false });
     length = encoded.length;
     if (length === target) break;
-    ids = length > target ? encoded.slice(0, target) : [...encoded, ...randomTokenIds(tokenizer, rng, target - length, maxTokenId)];
+    if (length > target) {
+      ids = encoded.slice(0, target);
+      // A cut between the bytes of one character leaves U+FFFD, which re-encodes longer: cut before it.
+      while (ids.length > 1 && (await tokenizer.decode(ids, { skipSpecialTokens: false })).endsWith('\uFFFD')) ids.pop();
+    } else {
+      ids = [...encoded, ...(await randomTextTokenIds(tokenizer, rng, target - length, maxTokenId))];
+    }
   }
   return { text, length };
 }
@@ -64,7 +98,7 @@ export async function randomRequests(tokenizer: DatasetTokenizer, rng: Rng, o: R
   if (!(o.rangeRatio >= 0 && o.rangeRatio < 1)) throw new Error(`--random-range-ratio must be in [0, 1), but received ${o.rangeRatio}`);
   const [inLo, inHi] = lengthRange(o.inputLen, o.rangeRatio);
   const [outLo, outHi] = lengthRange(o.outputLen, o.rangeRatio);
-  const prefix = o.prefixLen > 0 ? randomTokenIds(tokenizer, rng, o.prefixLen, o.maxTokenId) : [];
+  const prefix = o.prefixLen > 0 ? await randomTextTokenIds(tokenizer, rng, o.prefixLen, o.maxTokenId) : [];
   const lengths = Array.from({ length: o.numPrompts }, () => ({
     input: Math.max(1, rng.int(inLo, inHi)),
     output: Math.max(1, rng.int(outLo, outHi)),
