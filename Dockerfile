@@ -34,6 +34,7 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/bin ./bin
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/models ./models
 COPY --from=build /app/build/Release/nodellm.node ./build/Release/nodellm.node
 
 # The HF cache is $BASE_PATH/huggingface-cache/hub (a network volume mounted at /runpod-volume

@@ -43,7 +43,7 @@ export type StreamInput = PromptInput | { messages: ChatMessage[] };
 export class LLM {
   private constructor(readonly engine: AsyncEngine) {}
 
-  /** Loads a model (default: the embedded tiny model, generated on first use). */
+  /** Loads a model (default: the embedded default model, models/brown-llama-6l). */
   static async load(options: EngineOptions = {}): Promise<LLM> {
     return new LLM(await AsyncEngine.create(options));
   }

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { ValidationError } from '../errors.js';
 
 export interface EngineOptions {
-  /** A local HF model directory. Default: the embedded tiny model (generated on first use). */
+  /** A local HF model directory. Default: the embedded default model (models/brown-llama-6l). */
   model?: string;
   /** Directory of tokenizer.json / tokenizer_config.json when it differs from the model's. */
   tokenizer?: string;
@@ -43,7 +43,7 @@ export interface EngineOptions {
   maxLogprobs?: number;
   /** A chat template (or a path to one) replacing the model's (CUSTOM_CHAT_TEMPLATE). */
   chatTemplate?: string;
-  /** Where the embedded default model is generated. Default $NODELLM_CACHE or ~/.cache/nodellm. */
+  /** Unused: the embedded default model ships with the package (models/); kept so old callers compile. */
   cacheDir?: string;
   /** Testing: return each sampled row's raw logits from the native step. */
   returnLogits?: boolean;

@@ -44,7 +44,7 @@ const notYet = (what: string) => `not supported yet: ${what}; any other value st
 
 export const WORKER_ENV: EnvVarDoc[] = [
   // LLM settings
-  v('MODEL_NAME', LLM, 'the embedded tiny model', 'yes', 'HF repo id (downloaded into the HF cache at start-up unless present) or local model directory', 'org/model'),
+  v('MODEL_NAME', LLM, 'the embedded default model', 'yes', 'HF repo id (downloaded into the HF cache at start-up unless present) or local model directory', 'org/model'),
   v('MODEL_REVISION', LLM, 'main', 'yes', 'branch, tag or commit of MODEL_NAME', 'v1.0'),
   v('TOKENIZER', LLM, 'the model', 'yes', "vLLM's name for TOKENIZER_NAME", 'org/tokenizer'),
   v('SKIP_TOKENIZER_INIT', LLM, 'false', 'default only', notYet('prompts as token ids only'), 'true'),

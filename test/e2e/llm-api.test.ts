@@ -5,11 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LLM } from '../../lib/llm.js';
 import { loadTestLLM } from '../helpers/test-llm.js';
 
-const EOT = 128009; // <|eot_id|>, an EOS id of the default model's generation_config.json
-
 let llm: LLM;
+let BOS: number; // <|begin_of_text|>
+let EOT: number; // <|eot_id|>, an EOS id of the default model's generation_config.json
 beforeAll(async () => {
   llm = await loadTestLLM();
+  BOS = llm.tokenizer.tokenToId('<|begin_of_text|>')!;
+  EOT = llm.tokenizer.tokenToId('<|eot_id|>')!;
+  expect(llm.tokenizer.bosToken).toBe('<|begin_of_text|>');
+  expect(llm.engine.model.generation.eosTokenIds).toContain(EOT);
 });
 afterAll(() => llm.close());
 
@@ -21,7 +25,7 @@ async function greedyText(prompt: string, maxTokens: number) {
 describe('generate', () => {
   it('completes a prompt, tokenized with BOS, up to max_tokens', async () => {
     const r = await llm.generate('Hello, my name is', { temperature: 0, max_tokens: 12, ignore_eos: true });
-    expect(r.promptTokenIds[0]).toBe(128000);
+    expect(r.promptTokenIds[0]).toBe(BOS);
     expect(r.promptTokenIds).toEqual(await llm.tokenizer.encode('Hello, my name is'));
     const out = r.outputs[0]!;
     expect(out.tokenIds).toHaveLength(12);

@@ -5,11 +5,16 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { LLM } from '../../lib/llm.js';
+import { ensureDefaultModel } from '../../lib/models/default-model.js';
+import { readGenerationConfig, readModelConfig } from '../../lib/models/hf-config.js';
 import { type OpenAIErrorBody, type RunningServer, fetchMetrics, metricValue, startServer } from '../helpers/http-server.js';
 import { loadTestLLM } from '../helpers/test-llm.js';
 
 const API_KEY = 'sk-bad-requests-test';
 const SMALL_BODY_LIMIT = 2048;
+// The default model's BOS id and vocabulary size: VOCAB is the first id outside it.
+const { bosTokenId: BOS } = await readGenerationConfig(await ensureDefaultModel());
+const { vocabSize: VOCAB } = await readModelConfig(await ensureDefaultModel());
 
 let llm: LLM;
 let main: RunningServer;
@@ -152,8 +157,9 @@ const cases: BadRequest[] = [
   { name: 'missing prompt', route: C, body: { max_tokens: 2 }, status: 400, param: 'prompt', message: /prompt/ },
   { name: 'an empty prompt list', route: C, body: { prompt: [] }, status: 400, param: 'prompt', message: /prompt/ },
   { name: 'an empty token-id list in a list', route: C, body: { prompt: [[1, 2], []] }, status: 400, param: /^prompt/, message: /prompt/ },
-  { name: 'a negative token id', route: C, body: { prompt: [128000, -5] }, status: 400, param: /^prompt/, message: /prompt|token/ },
-  { name: 'a token id outside the vocabulary', route: C, body: { prompt: [128000, 500000] }, status: 400, param: 'prompt', message: /500000/ },
+  { name: 'a negative token id', route: C, body: { prompt: [BOS, -5] }, status: 400, param: /^prompt/, message: /prompt|token/ },
+  { name: 'a token id outside the vocabulary', route: C, body: { prompt: [BOS, VOCAB] }, status: 400, param: 'prompt', message: new RegExp(`Token id ${VOCAB} .*\\[0, ${VOCAB - 1}\\]`) },
+  { name: 'a token id far outside the vocabulary', route: C, body: { prompt: [BOS, 500000] }, status: 400, param: 'prompt', message: /500000/ },
   { name: 'mixed token ids and strings', route: C, body: { prompt: [1, 'a'] }, status: 400, param: /^prompt/, message: /prompt/ },
   { name: 'prompt + max_tokens beyond max_model_len', route: C, body: { prompt: 'hello', max_tokens: 511 }, status: 400, message: /maximum context length is 512/ },
   { name: 'chat prompt + max_tokens beyond max_model_len', route: H, body: { messages: user, max_tokens: 600 }, status: 400, message: /maximum context length is 512/ },

@@ -6,10 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { SamplingParams } from '../../lib/engine/sampling-params.js';
 import type { LLM } from '../../lib/llm.js';
+import { ensureDefaultModel } from '../../lib/models/default-model.js';
+import { readModelConfig } from '../../lib/models/hf-config.js';
 import { seededInts } from '../helpers/native-engine.js';
 import { loadTestLLM, sleep } from '../helpers/test-llm.js';
 
-const VOCAB = 128256;
+const VOCAB = (await readModelConfig(await ensureDefaultModel())).vocabSize;
 const MAX_TOKENS = 24;
 const requests = Array.from({ length: 32 }, (_, i) => {
   const prompt = seededInts(1000 + i, 1 + ((i * 7) % 61), VOCAB);

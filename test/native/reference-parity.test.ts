@@ -2,9 +2,11 @@
 // of the same safetensors, through the paged KV cache: each prompt is prefilled, then decoded for
 // 32 steps, several prompts batched together; every sampled row's logits and every prompt
 // logprob must match within 1e-4 relative error. Model variants cover GQA ratios, head_dim,
-// biases, tied and untied embeddings, rope scaling, the three dtypes and sharded checkpoints.
+// biases, tied and untied embeddings, rope scaling, the three dtypes and sharded checkpoints, and
+// the embedded default model's trained weights.
 import { describe, expect, it } from 'vitest';
 
+import { ensureDefaultModel } from '../../lib/models/default-model.js';
 import type { RandomModelOptions } from '../../lib/models/random-model.js';
 import { LlamaReference } from '../reference/llama-f64.js';
 import { drain, greedy, loadNativeEngine, seededInts, writeModel } from '../helpers/native-engine.js';
@@ -14,13 +16,15 @@ const TOLERANCE = 1e-4;
 
 interface Variant {
   name: string;
-  model: RandomModelOptions;
+  /** A random model's options, or a model directory to use as it is. */
+  model: RandomModelOptions | { dir: () => Promise<string> };
   blockSize?: 8 | 16 | 32;
   maxNumBatchedTokens?: number;
 }
 
 const variants: Variant[] = [
-  { name: 'default tiny model (bf16, tied, llama3 rope, GQA 2)', model: { seed: 1 } },
+  { name: 'embedded default model (trained, bf16, tied, 6 layers, GQA 4)', model: { dir: () => ensureDefaultModel() } },
+  { name: 'tiny random model (bf16, tied, llama3 rope, GQA 2)', model: { seed: 1 } },
   {
     name: 'GQA 4, head_dim 32, biases, untied, linear rope, fp16, 3 shards, block 32',
     model: {
@@ -94,7 +98,7 @@ function logSoftmax(logits: Float64Array): Float64Array {
 
 describe.each(variants)('logits match the float64 reference: $name', (variant) => {
   it('prefill + 32 decode steps, prompts of several lengths in one batch', async () => {
-    const dir = writeModel(variant.model);
+    const dir = 'dir' in variant.model ? await variant.model.dir() : writeModel(variant.model);
     const reference = await LlamaReference.load(dir);
     const vocab = reference.config.vocabSize;
     const engine = await loadNativeEngine(dir, {

@@ -16,7 +16,7 @@ const API_KEY = 'rp-key-loop-0123456789';
 let llm: LLM;
 
 beforeAll(async () => {
-  llm = await loadTestLLM({ maxModelLen: 4096 });
+  llm = await loadTestLLM({ maxModelLen: 512 });
 });
 afterAll(async () => {
   await llm.close();
@@ -175,7 +175,7 @@ describe('stop channel', () => {
   it('a job named by job-stop ends at once, posts no result, and frees its KV blocks', async () => {
     const fake = await FakeRunpod.start({ apiKey: API_KEY });
     const worker = startTestWorker(llm, fake, { MAX_CONCURRENCY: '1' });
-    const long = fake.addJob(job(3500, { stream: true }));
+    const long = fake.addJob(job(500, { stream: true }));
     await fake.waitFor(() => (fake.streams.get(long)?.length ?? 0) >= 2);
     fake.stopJobs(long);
     await fake.waitFor(() => worker.logs.some((l) => l.includes('Job stopped; no result is sent')), 10_000, 'the stop');

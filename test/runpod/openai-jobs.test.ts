@@ -13,7 +13,8 @@ const API_KEY = 'rp-key-openai-0123456789';
 let llm: LLM;
 
 beforeAll(async () => {
-  llm = await loadTestLLM({ maxModelLen: 1024 });
+  // Below the default model's 512, so /v1/models shows the engine's setting, not the config's.
+  llm = await loadTestLLM({ maxModelLen: 384 });
 });
 afterAll(async () => {
   await llm.close();
@@ -105,6 +106,6 @@ describe('completions and models', () => {
     const { result } = await run({ openai_route: '/v1/models' });
     const list = result.output![0] as { object: string; data: { id: string; object: string; max_model_len: number }[] };
     expect(list.object).toBe('list');
-    expect(list.data.map((m) => [m.id, m.object, m.max_model_len])).toEqual([[llm.modelName, 'model', 1024]]);
+    expect(list.data.map((m) => [m.id, m.object, m.max_model_len])).toEqual([[llm.modelName, 'model', 384]]);
   });
 });

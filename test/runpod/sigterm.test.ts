@@ -23,7 +23,7 @@ beforeAll(async () => {
     RUNPOD_POD_ID: 'pod-sigterm',
     RUNPOD_PING_INTERVAL: '100',
     MAX_CONCURRENCY: '2',
-    MAX_MODEL_LEN: '2048',
+    MAX_MODEL_LEN: '512',
     HF_TOKEN,
     ENABLE_LOG_REQUESTS: 'true',
   });
@@ -44,7 +44,7 @@ describe('nodellm worker (child process)', () => {
   it('loads the model before taking the first job', () => {
     const firstTake = fake.requests.find((r) => r.route.startsWith('take'))!;
     expect(firstTake.at).toBeGreaterThanOrEqual(readyAt - 50);
-    expect(run.output()).toMatch(/Model nodellm\/tiny-random-llama3 ready in [\d.]+ s/);
+    expect(run.output()).toMatch(/Model nodellm\/brown-llama-6l ready in [\d.]+ s/);
   });
 
   it('on SIGTERM finishes the jobs in flight, posts their results, takes nothing more, and exits 0', () => {

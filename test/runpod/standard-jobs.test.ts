@@ -17,7 +17,7 @@ const API_KEY = 'rp-key-standard-0123456789';
 let llm: LLM;
 
 beforeAll(async () => {
-  llm = await loadTestLLM({ maxModelLen: 1024 });
+  llm = await loadTestLLM({ maxModelLen: 512 });
 });
 afterAll(async () => {
   await llm.close();
