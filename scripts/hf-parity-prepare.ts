@@ -34,6 +34,15 @@ const variants: { name: string; model: RandomModelOptions }[] = [
       },
     },
   },
+  {
+    // head_dim 128, the shape the CUDA backend's tensor-core prefill and bandwidth decode kernels
+    // serve (the variants above have smaller heads and run on the general kernels).
+    name: 'hd128-gqa4-bf16',
+    model: {
+      seed: 3, dtype: 'bfloat16',
+      config: { vocab_size: 2000, hidden_size: 512, num_attention_heads: 4, num_key_value_heads: 1, head_dim: 128, intermediate_size: 768 },
+    },
+  },
 ];
 
 const manifest: unknown[] = [];
