@@ -9,7 +9,7 @@ import { randomTokenIds } from './random-dataset.js';
 import { engineInfo } from './engine-info.js';
 import { environment, vllmDate } from './environment.js';
 import { NO_PROGRESS, type Progress, createProgress } from './progress.js';
-import { formatTable, writeResultFile } from './report.js';
+import { type BenchOutputOptions, formatTable, writeResultFile } from './report.js';
 import { Rng } from './rng.js';
 import { mean, percentile, std } from './stats.js';
 
@@ -77,13 +77,9 @@ export async function runLatency(llm: LLM, o: LatencyOptions, progress: { warmup
   };
 }
 
-export interface LatencyBenchOptions extends LatencyOptions {
-  resultFile?: string;
-  metadata: Record<string, string>;
-  progress: boolean;
+export interface LatencyBenchOptions extends LatencyOptions, BenchOutputOptions {
+  /** The command line's engine flags, recorded in the result file. */
   engineOptions: Record<string, unknown>;
-  print: (text: string) => void;
-  warn: (line: string) => void;
 }
 
 export async function benchLatency(llm: LLM, o: LatencyBenchOptions) {

@@ -7,6 +7,15 @@ import { type MetricName, type ServeMetrics, percentileLabel } from './metrics.j
 
 const WIDTH = 50;
 
+/** How every bench command reports: result file, extra metadata, progress bar, table and warnings. */
+export interface BenchOutputOptions {
+  resultFile?: string;
+  metadata: Record<string, string>;
+  progress: boolean;
+  print: (text: string) => void;
+  warn: (line: string) => void;
+}
+
 export type Row = [label: string, value: string | number] | { section: string };
 
 export function formatTable(title: string, rows: Row[]): string {

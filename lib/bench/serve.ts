@@ -5,12 +5,12 @@ import { type DatasetOptions, type SampleRequest, datasetConfig, loadDataset } f
 import { environment, vllmDate } from './environment.js';
 import { type Goodput, type MetricName, type PerRequest, type ServeMetrics, computeServeMetrics } from './metrics.js';
 import { createProgress } from './progress.js';
-import { serveTable, writeResultFile } from './report.js';
+import { type BenchOutputOptions, serveTable, writeResultFile } from './report.js';
 import { Rng } from './rng.js';
 import type { EndpointKind } from './serve-client.js';
 import { runLoad } from './serve-run.js';
 
-export interface ServeBenchOptions {
+export interface ServeBenchOptions extends BenchOutputOptions {
   /** Server origin, e.g. http://127.0.0.1:8000 (the endpoint path is appended). */
   baseUrl: string;
   endpoint: string;
@@ -31,15 +31,10 @@ export interface ServeBenchOptions {
   /** temperature, top_p, ... merged into every request body. */
   sampling: Record<string, unknown>;
   apiKey?: string;
-  resultFile?: string;
   /** Also write the per-request lists (lengths, TTFTs, ITLs, texts, errors), as vLLM's --save-detailed. */
   saveDetailed?: boolean;
-  metadata: Record<string, string>;
-  progress: boolean;
   /** Where the embedded default model (for its tokenizer) lives; tests point it at their cache. */
   cacheDir?: string;
-  print: (text: string) => void;
-  warn: (line: string) => void;
 }
 
 export interface ServeBenchResult {

@@ -8,7 +8,7 @@ import { type DatasetOptions, type SampleRequest, datasetConfig, loadDataset } f
 import { engineInfo } from './engine-info.js';
 import { environment, vllmDate } from './environment.js';
 import { NO_PROGRESS, type Progress, createProgress } from './progress.js';
-import { formatTable, writeResultFile } from './report.js';
+import { type BenchOutputOptions, formatTable, writeResultFile } from './report.js';
 
 export interface ThroughputFigures {
   elapsed_time: number;
@@ -46,15 +46,10 @@ export async function runThroughput(llm: LLM, requests: SampleRequest[], progres
   };
 }
 
-export interface ThroughputBenchOptions {
+export interface ThroughputBenchOptions extends BenchOutputOptions {
   dataset: Omit<DatasetOptions, 'warn'>;
-  resultFile?: string;
-  metadata: Record<string, string>;
-  progress: boolean;
   /** The command line's engine flags, recorded in the result file. */
   engineOptions: Record<string, unknown>;
-  print: (text: string) => void;
-  warn: (line: string) => void;
 }
 
 export async function benchThroughput(llm: LLM, o: ThroughputBenchOptions) {

@@ -6,6 +6,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { DATASET_NAMES, type DatasetOptions } from '../bench/dataset.js';
 import { parseMetadata } from '../bench/environment.js';
 import { parseGoodput, parsePercentileMetrics, parsePercentiles } from '../bench/metrics.js';
+import type { BenchOutputOptions } from '../bench/report.js';
 import { LLM } from '../llm.js';
 import { integer, nonNegativeInteger, number } from './arguments.js';
 import { addEngineFlags, engineOptionsFromFlags } from './engine-flags.js';
@@ -103,12 +104,8 @@ export function registerBench(program: Command): void {
         numItersWarmup: opts.numItersWarmup as number,
         numIters: opts.numIters as number,
         seed: opts.seed as number,
-        ...resultFile(opts),
-        metadata: parseMetadata(opts.metadata as string[] | undefined),
-        progress: !opts.disableTqdm,
+        ...outputOptions(opts),
         engineOptions: engineOptionsFromFlags(opts) as Record<string, unknown>,
-        print,
-        warn,
       }),
     );
   });
@@ -126,12 +123,8 @@ export function registerBench(program: Command): void {
           ...(opts.inputLen !== undefined && { inputLen: opts.inputLen as number }),
           ...(opts.outputLen !== undefined && { outputLen: opts.outputLen as number }),
         }),
-        ...resultFile(opts),
-        metadata: parseMetadata(opts.metadata as string[] | undefined),
-        progress: !opts.disableTqdm,
+        ...outputOptions(opts),
         engineOptions: engineOptionsFromFlags(opts) as Record<string, unknown>,
-        print,
-        warn,
       }),
     );
   });
@@ -190,19 +183,21 @@ export function registerBench(program: Command): void {
         ...(opts.minP !== undefined && { min_p: opts.minP }),
       },
       ...(apiKey && { apiKey }),
-      ...resultFile(opts),
+      ...outputOptions(opts),
       saveDetailed: Boolean(opts.saveDetailed),
-      metadata: parseMetadata(opts.metadata as string[] | undefined),
-      progress: !opts.disableTqdm,
-      print,
-      warn,
     });
     // Every request failing is a misconfiguration, not a figure: say so through the exit code.
     if (metrics.completed === 0) process.exitCode = 1;
   });
 }
 
-function resultFile(opts: Opts): { resultFile?: string } {
+function outputOptions(opts: Opts): BenchOutputOptions {
   const file = (opts.resultFile ?? opts.outputJson) as string | undefined;
-  return file ? { resultFile: file } : {};
+  return {
+    ...(file && { resultFile: file }),
+    metadata: parseMetadata(opts.metadata as string[] | undefined),
+    progress: !opts.disableTqdm,
+    print,
+    warn,
+  };
 }

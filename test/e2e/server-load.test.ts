@@ -5,16 +5,25 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { ChatMessage } from '../../lib/chat/template.js';
 import type { LLM } from '../../lib/llm.js';
+import { writeRandomLlamaModel } from '../../lib/models/random-model.js';
 import { type RunningServer, fetchMetrics, metricValue, parseSSE, postJSON } from '../helpers/http-server.js';
 import { startServer } from '../helpers/http-server.js';
+import { useTempDirs } from '../helpers/temp-dirs.js';
 import { loadTestLLM, sleep } from '../helpers/test-llm.js';
 
 let llm: LLM;
 let server: RunningServer;
 let labels: { model_name: string };
 
+const tempDir = useTempDirs();
+
 beforeAll(async () => {
-  llm = await loadTestLLM({ maxModelLen: 512 });
+  // A random model with Llama 3's 128,256-token vocabulary rather than the small trained default:
+  // each token then costs a softmax over 128K logits, so the disconnect tests' requests are still
+  // running when their clients hang up, even on a fast machine.
+  const dir = tempDir();
+  writeRandomLlamaModel(dir, { seed: 11 });
+  llm = await loadTestLLM({ model: dir, maxModelLen: 512 });
   server = await startServer(llm);
   labels = { model_name: llm.modelName };
 });
