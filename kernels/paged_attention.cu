@@ -34,16 +34,6 @@ struct Partials {
   int heads;
 };
 
-// The sequence whose new rows contain `row` (query_start is ascending).
-__device__ __forceinline__ int sequence_of_row(const int32_t* query_start, int num_seqs, int row) {
-  int lo = 0, hi = num_seqs;
-  while (hi - lo > 1) {
-    const int mid = (lo + hi) / 2;
-    if (query_start[mid] <= row) lo = mid; else hi = mid;
-  }
-  return lo;
-}
-
 // The end of a block of either decode kernel: the warps' partial softmaxes of each head (running
 // max, sum and weighted values, in shared memory) are merged; the block writes the output rows, or
 // its partition's partial result when the context is split.
@@ -90,7 +80,13 @@ __global__ void paged_attention_kernel(T* out, int64_t out_stride, const T* q, i
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const bool active = lane * kPerLane < HeadDim;
 
-  const int seq = sequence_of_row(query_start, num_seqs, row);
+  // The sequence whose new rows contain `row`.
+  int lo = 0, hi = num_seqs;
+  while (hi - lo > 1) {
+    const int mid = (lo + hi) / 2;
+    if (query_start[mid] <= row) lo = mid; else hi = mid;
+  }
+  const int seq = lo;
   const int query_len = query_start[seq + 1] - query_start[seq];
   if (single_row_only && query_len > 1) return;  // a prefill: the tensor-core kernel's
   const int position = seq_lens[seq] - query_len + (row - query_start[seq]);
@@ -173,7 +169,12 @@ paged_decode_kernel(T* out, int64_t out_stride, const T* q, int64_t q_stride, co
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int key_lane = lane % kLanesPerKey, key_slot = lane / kLanesPerKey;
 
-  const int seq = sequence_of_row(query_start, num_seqs, row);
+  int lo = 0, hi = num_seqs;
+  while (hi - lo > 1) {
+    const int mid = (lo + hi) / 2;
+    if (query_start[mid] <= row) lo = mid; else hi = mid;
+  }
+  const int seq = lo;
   const int query_len = query_start[seq + 1] - query_start[seq];
   if (single_row_only && query_len > 1) return;
   const int position = seq_lens[seq] - query_len + (row - query_start[seq]);
@@ -299,10 +300,14 @@ __global__ void merge_partitions_kernel(T* out, int64_t out_stride, const int32_
                                         const int32_t* seq_lens, int num_seqs, bool single_row_only,
                                         Partials partials) {
   const int row = blockIdx.x, head = blockIdx.y;
-  const int seq = sequence_of_row(query_start, num_seqs, row);
-  const int query_len = query_start[seq + 1] - query_start[seq];
+  int lo = 0, hi = num_seqs;
+  while (hi - lo > 1) {
+    const int mid = (lo + hi) / 2;
+    if (query_start[mid] <= row) lo = mid; else hi = mid;
+  }
+  const int query_len = query_start[lo + 1] - query_start[lo];
   if (single_row_only && query_len > 1) return;
-  const int position = seq_lens[seq] - query_len + (row - query_start[seq]);
+  const int position = seq_lens[lo] - query_len + (row - query_start[lo]);
   const int partition_size = (position + partials.partitions) / partials.partitions;
   const int used = position / partition_size + 1;
   const int64_t base = (static_cast<int64_t>(row) * partials.heads + head) * partials.partitions;
