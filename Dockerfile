@@ -42,7 +42,6 @@ COPY --from=build /app/build/Release/nodellm.node ./build/Release/nodellm.node
 # would hide the baked files.
 ARG BASE_PATH=/runpod-volume
 ENV BASE_PATH=${BASE_PATH} \
-    NODELLM_CACHE=/app/.cache \
     NODE_ENV=production
 
 # Option 2: bake a model. `nodellm download` records it in /local_model_args.json, which the

@@ -18,7 +18,6 @@ const isModelDir = (p: string) => existsSync(p) && statSync(p).isDirectory() && 
 export async function resolveBenchTokenizer(o: {
   tokenizer?: string;
   model?: string;
-  cacheDir?: string;
   warn: (line: string) => void;
 }): Promise<BenchTokenizer> {
   if (o.tokenizer) {
@@ -29,6 +28,6 @@ export async function resolveBenchTokenizer(o: {
   o.warn(
     `bench: no local tokenizer (--tokenizer, or --model as a directory); building prompts and counting tokens with the embedded default model's (${DEFAULT_MODEL_NAME})`,
   );
-  const dir = await ensureDefaultModel(o.cacheDir ? { cacheDir: o.cacheDir } : {});
+  const dir = await ensureDefaultModel();
   return { tokenizer: await Tokenizer.load(dir), id: DEFAULT_MODEL_NAME };
 }

@@ -33,8 +33,6 @@ export interface ServeBenchOptions extends BenchOutputOptions {
   apiKey?: string;
   /** Also write the per-request lists (lengths, TTFTs, ITLs, texts, errors), as vLLM's --save-detailed. */
   saveDetailed?: boolean;
-  /** Where the embedded default model (for its tokenizer) lives; tests point it at their cache. */
-  cacheDir?: string;
 }
 
 export interface ServeBenchResult {
@@ -70,7 +68,6 @@ export async function benchServe(o: ServeBenchOptions): Promise<ServeBenchResult
   const { tokenizer, id: tokenizerId } = await resolveBenchTokenizer({
     ...(o.tokenizer && { tokenizer: o.tokenizer }),
     ...((o.model ?? model) && { model: o.model ?? model }),
-    ...(o.cacheDir && { cacheDir: o.cacheDir }),
     warn: o.warn,
   });
   const requests = await loadDataset(tokenizer, { ...o.dataset, warn: o.warn });

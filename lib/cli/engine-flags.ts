@@ -2,7 +2,7 @@
 // `bench latency`, `bench throughput`): declared once, so the commands cannot drift apart.
 import { type Command, InvalidArgumentError } from 'commander';
 
-import type { EngineOptions } from '../config/engine-options.js';
+import { type EngineOptions, gpuMemoryShare } from '../config/engine-options.js';
 import { integer } from './arguments.js';
 
 export function addEngineFlags(command: Command): Command {
@@ -22,9 +22,9 @@ export function addEngineFlags(command: Command): Command {
 }
 
 const gpuShare = (value: string) => {
-  const n = Number(value);
-  if (!(n > 0 && n <= 1)) throw new InvalidArgumentError(`--gpu-memory-utilization must be in (0, 1], but received ${value}`);
-  return n;
+  const parsed = gpuMemoryShare.safeParse(Number(value));
+  if (!parsed.success) throw new InvalidArgumentError(`--gpu-memory-utilization ${parsed.error.issues[0]!.message}, but received ${value}`);
+  return parsed.data;
 };
 
 /** The parsed flags of addEngineFlags as LLM.load() options (unset flags left out). */

@@ -43,13 +43,13 @@ export interface EngineOptions {
   maxLogprobs?: number;
   /** A chat template (or a path to one) replacing the model's (CUSTOM_CHAT_TEMPLATE). */
   chatTemplate?: string;
-  /** Unused: the embedded default model ships with the package (models/); kept so old callers compile. */
-  cacheDir?: string;
   /** Testing: return each sampled row's raw logits from the native step. */
   returnLogits?: boolean;
 }
 
 const positiveInt = z.number().int().min(1, 'must be a positive integer');
+/** A share of the GPU's memory (gpuMemoryUtilization, GPU_MEMORY_UTILIZATION, --gpu-memory-utilization). */
+export const gpuMemoryShare = z.number().gt(0, 'must be in (0, 1]').max(1, 'must be in (0, 1]');
 
 const schema = z
   .object({
@@ -65,12 +65,11 @@ const schema = z
     maxNumBatchedTokens: positiveInt.optional(),
     blockSize: z.union([z.literal(8), z.literal(16), z.literal(32)]).optional(),
     kvCacheBytes: positiveInt.optional(),
-    gpuMemoryUtilization: z.number().gt(0, 'must be in (0, 1]').max(1, 'must be in (0, 1]').optional(),
+    gpuMemoryUtilization: gpuMemoryShare.optional(),
     numKvBlocks: positiveInt.optional(),
     numThreads: positiveInt.optional(),
     maxLogprobs: z.number().int().min(0).optional(),
     chatTemplate: z.string().optional(),
-    cacheDir: z.string().optional(),
     returnLogits: z.boolean().optional(),
   })
   .strict();

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 
 import type { LogLevel } from '../runpod/logger.js';
-import type { EngineOptions } from './engine-options.js';
+import { type EngineOptions, gpuMemoryShare } from './engine-options.js';
 import { ConfigError, EnvReader, isFalse, isNumber, isOneOf } from './env-reader.js';
 
 export { ConfigError } from './env-reader.js';
@@ -164,7 +164,7 @@ export function readWorkerConfig(
   if (blocks) engine.numKvBlocks = blocks;
   // worker-vllm's default is 0.95 (vLLM's own is 0.9).
   engine.gpuMemoryUtilization =
-    r.number('GPU_MEMORY_UTILIZATION', z.number().gt(0, 'must be in (0, 1]').max(1, 'must be in (0, 1]')) ?? 0.95;
+    r.number('GPU_MEMORY_UTILIZATION', gpuMemoryShare) ?? 0.95;
   const maxLogprobs = r.int('MAX_LOGPROBS', { min: 0 });
   if (maxLogprobs !== undefined) engine.maxLogprobs = maxLogprobs;
   const template = r.text('CUSTOM_CHAT_TEMPLATE');

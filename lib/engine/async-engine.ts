@@ -93,7 +93,7 @@ export class AsyncEngine {
 
   static async create(options: EngineOptions = {}): Promise<AsyncEngine> {
     const opts = validateEngineOptions(options);
-    const dir = opts.model ?? (await ensureDefaultModel(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}));
+    const dir = opts.model ?? (await ensureDefaultModel());
     const model = await readModelFiles(dir, { dummy: opts.loadFormat === 'dummy' });
     const maxModelLen = opts.maxModelLen ?? model.config.maxPositionEmbeddings;
     if (maxModelLen > model.config.maxPositionEmbeddings) {

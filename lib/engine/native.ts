@@ -1,10 +1,10 @@
 // The N-API addon's surface, typed. Everything the native core exposes goes through this file.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
 import type { LlamaConfig } from '../models/hf-config.js';
+import { packageRoot } from '../package-root.js';
 
 /** The model's shape as config.json gives it (parsed in lib/models/hf-config.ts). */
 export type NativeModelConfig = Omit<LlamaConfig, 'torchDtype'>;
@@ -141,16 +141,6 @@ interface NativeAddon {
   testing: {
     sampleLogits(logits: Float32Array, vocab: number, rows: NativeSamplingRow[]): NativeLogprobRows & { tokens: Int32Array };
   };
-}
-
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('nodellm: cannot find the package root');
-    dir = parent;
-  }
-  return dir;
 }
 
 function loadAddon(): NativeAddon {

@@ -11,14 +11,13 @@ import { type DatasetOptions, loadDataset } from '../../lib/bench/dataset.js';
 import { DEFAULT_MODEL_NAME, ensureDefaultModel } from '../../lib/models/default-model.js';
 import type { Tokenizer } from '../../lib/tokenizer/tokenizer.js';
 import { useTempDirs } from '../helpers/temp-dirs.js';
-import { TEST_CACHE_DIR } from '../helpers/test-llm.js';
 
 const tempDir = useTempDirs();
 let tokenizer: Tokenizer;
 let modelDir: string;
 
 beforeAll(async () => {
-  modelDir = await ensureDefaultModel({ cacheDir: TEST_CACHE_DIR });
+  modelDir = await ensureDefaultModel();
   ({ tokenizer } = await resolveBenchTokenizer({ tokenizer: modelDir, warn: () => {} }));
 });
 
@@ -116,7 +115,7 @@ describe('the tokenizer bench serve uses', () => {
     expect((await resolveBenchTokenizer({ tokenizer: modelDir, model: 'x/y', warn })).id).toBe(modelDir);
     expect((await resolveBenchTokenizer({ model: modelDir, warn })).id).toBe(modelDir);
     expect(warnings).toEqual([]);
-    const fallback = await resolveBenchTokenizer({ model: 'meta-llama/Llama-3.1-8B', cacheDir: TEST_CACHE_DIR, warn });
+    const fallback = await resolveBenchTokenizer({ model: 'meta-llama/Llama-3.1-8B', warn });
     expect(fallback.id).toBe(DEFAULT_MODEL_NAME);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/embedded default model's/);

@@ -12,7 +12,6 @@ import { ensureDefaultModel } from '../../lib/models/default-model.js';
 import { Tokenizer } from '../../lib/tokenizer/tokenizer.js';
 import { type FakeOpenAI, type Script, startFakeOpenAI } from '../helpers/fake-openai.js';
 import { useTempDirs } from '../helpers/temp-dirs.js';
-import { TEST_CACHE_DIR } from '../helpers/test-llm.js';
 
 const tempDir = useTempDirs();
 const WORDS = [' hello', ' world', ' again', ' and', ' more'];
@@ -22,7 +21,7 @@ let wordsTokens: number;
 let fake: FakeOpenAI | null = null;
 
 beforeAll(async () => {
-  tokenizerDir = await ensureDefaultModel({ cacheDir: TEST_CACHE_DIR });
+  tokenizerDir = await ensureDefaultModel();
   const tokenizer = await Tokenizer.load(tokenizerDir);
   wordsTokens = (await tokenizer.encode(WORDS.join(''), { addSpecialTokens: false })).length;
 });
@@ -48,7 +47,6 @@ function options(origin: string, o: Partial<ServeBenchOptions> = {}): ServeBench
     sampling: { temperature: 0 },
     metadata: {},
     progress: false,
-    cacheDir: TEST_CACHE_DIR,
     print: (t) => printed.push(t),
     warn: (l) => warnings.push(l),
     printed,

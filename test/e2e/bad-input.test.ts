@@ -74,6 +74,8 @@ describe('models that cannot be loaded', () => {
     await expect(LLM.load({ maxNumSeqs: 0 })).rejects.toThrow(/maxNumSeqs/);
     await expect(LLM.load({ blockSize: 12 as 16 })).rejects.toThrow(/blockSize/);
     await expect(LLM.load({ nonsense: 1 } as object)).rejects.toThrow(/Unknown engine option: nonsense/);
+    await expect(LLM.load({ gpuMemoryUtilization: 1.5 })).rejects.toThrow(/Invalid engine option gpuMemoryUtilization: must be in \(0, 1\], but received 1.5/);
+    await expect(LLM.load({ gpuMemoryUtilization: 0 })).rejects.toThrow(/gpuMemoryUtilization: must be in \(0, 1\]/);
   });
 });
 

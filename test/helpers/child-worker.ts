@@ -4,7 +4,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-import { TEST_CACHE_DIR } from './test-llm.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 // tsx's loader by absolute URL, so the child may run in any working directory.
@@ -22,7 +21,7 @@ export function runCli(args: string[], env: Record<string, string> = {}, options
   const child = spawn(process.execPath, ['--import', TSX, `${ROOT}/lib/cli/main.ts`, ...args], {
     cwd: options.cwd ?? ROOT,
     // A clean environment: only what the test gives, so the runner's own variables never leak in.
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODELLM_CACHE: TEST_CACHE_DIR, ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: ChildRun['lines'] = [];
