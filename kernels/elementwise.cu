@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "backend/random_fill.h"
+#include "kernels/chain.cuh"
 #include "kernels/common.cuh"
 #include "kernels/dispatch.cuh"
 #include "kernels/launch.h"
@@ -39,6 +40,7 @@ __global__ void fill_random_kernel(T* dst, int64_t stride, int64_t rows, int64_t
 template <typename T>
 __global__ void embedding_kernel(float* out, int64_t out_stride, const T* table, int64_t table_stride,
                                  const int32_t* ids, int64_t cols) {
+  begin_chained_kernel();
   const int64_t row = blockIdx.x;
   const T* src = table + ids[row] * table_stride;
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) out[row * out_stride + c] = to_float(src[c]);
@@ -46,6 +48,7 @@ __global__ void embedding_kernel(float* out, int64_t out_stride, const T* table,
 
 template <typename T>
 __global__ void add_bias_kernel(T* out, int64_t stride, const T* bias, int64_t rows, int64_t cols) {
+  begin_chained_kernel();
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (i >= rows * cols) return;
   T& o = out[(i / cols) * stride + i % cols];
@@ -54,6 +57,7 @@ __global__ void add_bias_kernel(T* out, int64_t stride, const T* bias, int64_t r
 
 template <typename T>
 __global__ void silu_mul_kernel(T* out, int64_t out_stride, const T* gate_up, int64_t in_stride, int64_t rows, int64_t cols) {
+  begin_chained_kernel();
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (i >= rows * cols) return;
   const int64_t r = i / cols, c = i % cols;
@@ -64,6 +68,7 @@ __global__ void silu_mul_kernel(T* out, int64_t out_stride, const T* gate_up, in
 
 template <typename T>
 __global__ void gather_rows_kernel(T* out, int64_t out_stride, const T* x, int64_t x_stride, const int32_t* rows, int64_t cols) {
+  begin_chained_kernel();
   const int64_t row = blockIdx.x;
   const T* src = x + rows[row] * x_stride;
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) out[row * out_stride + c] = src[c];
@@ -99,9 +104,9 @@ void embedding(const Tensor& out, const Tensor& table, const Tensor& ids, cudaSt
   NODELLM_CHECK(out.dtype == DType::F32, "embedding writes the float32 residual stream");
   dispatch_float(table.dtype, "embedding", [&](auto t) {
     using T = decltype(t);
-    embedding_kernel<T><<<out.rows, kThreads, 0, stream>>>(out.ptr<float>(), out.stride, table.ptr<T>(), table.stride, ids.ptr<int32_t>(), out.cols);
+    launch_chained("embedding", embedding_kernel<T>, dim3(out.rows), dim3(kThreads), stream, out.ptr<float>(), out.stride,
+                   table.ptr<T>(), table.stride, ids.ptr<int32_t>(), out.cols);
   });
-  check_launch("embedding");
 }
 
 void add_bias(const Tensor& out, const Tensor& bias, cudaStream_t stream) {
@@ -110,9 +115,9 @@ void add_bias(const Tensor& out, const Tensor& bias, cudaStream_t stream) {
   NODELLM_CHECK(out.dtype == bias.dtype, "add_bias dtypes differ");
   dispatch_float(out.dtype, "add_bias", [&](auto t) {
     using T = decltype(t);
-    add_bias_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(out.ptr<T>(), out.stride, bias.ptr<T>(), out.rows, out.cols);
+    launch_chained("add_bias", add_bias_kernel<T>, dim3(blocks_for(n)), dim3(kThreads), stream, out.ptr<T>(), out.stride,
+                   bias.ptr<T>(), out.rows, out.cols);
   });
-  check_launch("add_bias");
 }
 
 void silu_mul(const Tensor& out, const Tensor& gate_up, cudaStream_t stream) {
@@ -120,9 +125,9 @@ void silu_mul(const Tensor& out, const Tensor& gate_up, cudaStream_t stream) {
   if (n == 0) return;
   dispatch_float(out.dtype, "silu_mul", [&](auto t) {
     using T = decltype(t);
-    silu_mul_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(out.ptr<T>(), out.stride, gate_up.ptr<T>(), gate_up.stride, out.rows, out.cols);
+    launch_chained("silu_mul", silu_mul_kernel<T>, dim3(blocks_for(n)), dim3(kThreads), stream, out.ptr<T>(), out.stride,
+                   gate_up.ptr<T>(), gate_up.stride, out.rows, out.cols);
   });
-  check_launch("silu_mul");
 }
 
 void gather_rows(const Tensor& out, const Tensor& x, const Tensor& rows, cudaStream_t stream) {
@@ -130,9 +135,9 @@ void gather_rows(const Tensor& out, const Tensor& x, const Tensor& rows, cudaStr
   NODELLM_CHECK(out.dtype == x.dtype, "gather_rows dtypes differ");
   dispatch_float(out.dtype, "gather_rows", [&](auto t) {
     using T = decltype(t);
-    gather_rows_kernel<T><<<out.rows, kThreads, 0, stream>>>(out.ptr<T>(), out.stride, x.ptr<T>(), x.stride, rows.ptr<int32_t>(), out.cols);
+    launch_chained("gather_rows", gather_rows_kernel<T>, dim3(out.rows), dim3(kThreads), stream, out.ptr<T>(), out.stride,
+                   x.ptr<T>(), x.stride, rows.ptr<int32_t>(), out.cols);
   });
-  check_launch("gather_rows");
 }
 
 }  // namespace nodellm::kernels

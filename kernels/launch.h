@@ -50,6 +50,13 @@ void paged_attention(const Tensor& out, const Tensor& q, const Tensor& k_cache,
 bool prefill_attention_applies(const Tensor& q, const AttentionBatch& batch);
 void prefill_attention(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                        const AttentionBatch& batch, cudaStream_t stream);
+// Linear layers of at most gemv_max_rows() rows on CUDA cores (decode at small batch), where the
+// weights are read at the memory's speed; larger batches go to cuBLASLt. x and W share a 16-bit
+// dtype; out is that dtype or float32 (logits).
+constexpr int kDefaultGemvMaxRows = 1;
+int gemv_max_rows();
+bool gemv_applies(const Tensor& out, const Tensor& x, const Tensor& weight);
+void gemv(const Tensor& out, const Tensor& x, const Tensor& weight, cudaStream_t stream);
 void silu_mul(const Tensor& out, const Tensor& gate_up, cudaStream_t stream);
 void gather_rows(const Tensor& out, const Tensor& x, const Tensor& rows, cudaStream_t stream);
 // penalty_counts: [rows, vocab] int32, all zero (and left zero); work: [rows, vocab] float32.

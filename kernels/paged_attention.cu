@@ -8,12 +8,13 @@
 //
 // When there are few rows (decode), the context is split into partitions so the GPU has enough
 // blocks (flash-decoding): each block writes its partial softmax, and a second kernel merges the
-// partitions of each (row, head). With many rows (prefill) there is one partition per row.
-// The tensor-core prefill kernel is future work.
+// partitions of each (row, head). With many rows there is one partition per row. Prefill rows go
+// to the tensor-core kernel of prefill_attention.cu where it applies.
 #include <algorithm>
 #include <cstdlib>
 #include <type_traits>
 
+#include "kernels/chain.cuh"
 #include "kernels/common.cuh"
 #include "kernels/dispatch.cuh"
 #include "kernels/launch.h"
@@ -32,7 +33,25 @@ struct Partials {
   float* value;  // [rows, heads, partitions, head_dim]
   int partitions;
   int heads;
+  int min_keys;  // the fewest keys a partition takes, so one short context is not cut into slivers
 };
+
+// The sequence whose new rows contain `row` (query_start is ascending).
+__device__ __forceinline__ int sequence_of_row(const int32_t* query_start, int num_seqs, int row) {
+  int lo = 0, hi = num_seqs;
+  while (hi - lo > 1) {
+    const int mid = (lo + hi) / 2;
+    if (query_start[mid] <= row) lo = mid; else hi = mid;
+  }
+  return lo;
+}
+
+// Keys per partition of a row whose last key is `position`. Each row splits its own context into
+// at most `partitions` equal parts of at least min_keys keys, decided here on the device so the
+// launch does not depend on the step's contexts (a recorded graph replays it as it is).
+__device__ __forceinline__ int partition_size(int position, const Partials& p) {
+  return max((position + p.partitions) / p.partitions, p.min_keys);  // ceil((position + 1) / partitions)
+}
 
 // The end of a block of either decode kernel: the warps' partial softmaxes of each head (running
 // max, sum and weighted values, in shared memory) are merged; the block writes the output rows, or
@@ -72,6 +91,7 @@ __global__ void paged_attention_kernel(T* out, int64_t out_stride, const T* q, i
                                        const int32_t* block_tables, int64_t table_stride, int num_seqs,
                                        int group, int block_size, float scale, int head_chunks,
                                        bool single_row_only, Partials partials) {
+  begin_chained_kernel();
   constexpr int kPerLane = HeadDim >= 32 ? HeadDim / 32 : 1;
   const int row = blockIdx.x, kv_head = blockIdx.y;
   const int chunk = blockIdx.z % head_chunks, partition = blockIdx.z / head_chunks;
@@ -80,23 +100,15 @@ __global__ void paged_attention_kernel(T* out, int64_t out_stride, const T* q, i
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const bool active = lane * kPerLane < HeadDim;
 
-  // The sequence whose new rows contain `row`.
-  int lo = 0, hi = num_seqs;
-  while (hi - lo > 1) {
-    const int mid = (lo + hi) / 2;
-    if (query_start[mid] <= row) lo = mid; else hi = mid;
-  }
-  const int seq = lo;
+  const int seq = sequence_of_row(query_start, num_seqs, row);
   const int query_len = query_start[seq + 1] - query_start[seq];
   if (single_row_only && query_len > 1) return;  // a prefill: the tensor-core kernel's
   const int position = seq_lens[seq] - query_len + (row - query_start[seq]);
   const int32_t* blocks = block_tables + seq * table_stride;
-  // Each row splits its own context into `partitions` equal parts, so the launch does not depend
-  // on the step's longest context (a recorded graph replays it as it is).
-  const int partition_size = (position + partials.partitions) / partials.partitions;  // ceil((position + 1) / partitions)
-  const int key_begin = partition * partition_size;
+  const int keys = partition_size(position, partials);
+  const int key_begin = partition * keys;
   if (key_begin > position) return;  // a short context uses fewer partitions
-  const int key_end = min(position + 1, key_begin + partition_size);
+  const int key_end = min(position + 1, key_begin + keys);
 
   float qv[kMaxGroup][kPerLane];
   for (int g = 0; g < kMaxGroup; ++g)
@@ -147,20 +159,26 @@ __global__ void paged_attention_kernel(T* out, int64_t out_stride, const T* q, i
   store_block_result<T, HeadDim>(out, out_stride, row, first_head, heads, partition, s_m, s_l, s_acc, partials);
 }
 
+// Keys each lane of paged_decode_kernel keeps in flight; eight heads' values already fill the
+// registers at two.
+__host__ __device__ constexpr int decode_unroll(int group) { return group >= 8 ? 2 : 4; }
+
 // The decode kernel for 16-bit caches with head_dim 64, 128 or 256, built for memory bandwidth:
 // a key's head slice is read by D/8 lanes with 16-byte loads (so a warp reads 32/(D/8) keys per
 // load instruction, whole cache lines), each lane keeps kUnroll keys' K and V loads in flight, and
 // the softmax is updated once per chunk of keys rather than per key. Group is the number of query
-// heads served by one pass over the KV head (a power of two up to 8; `heads` may be fewer).
+// heads served by one pass over the KV head (a power of two up to 8; `heads` may be fewer). Each
+// warp has two chunks of keys in flight: the next one's loads go out before this one is scored.
 template <typename T, int HeadDim, int Group>
-__global__ void __launch_bounds__(kWarps * 32)
+__global__ void __launch_bounds__(kWarps * 32, Group >= 8 ? 2 : 3)  // 3 blocks an SM: 12 warps of loads in flight
 paged_decode_kernel(T* out, int64_t out_stride, const T* q, int64_t q_stride, const T* k_cache, const T* v_cache,
                     int64_t cache_stride, const int32_t* query_start, const int32_t* seq_lens,
                     const int32_t* block_tables, int64_t table_stride, int num_seqs, int group, int block_size,
                     float scale, int head_chunks, bool single_row_only, Partials partials) {
+  begin_chained_kernel();
   constexpr int kLanesPerKey = HeadDim / 8;
   constexpr int kKeysPerLoad = 32 / kLanesPerKey;
-  constexpr int kUnroll = Group >= 8 ? 2 : 4;  // eight heads' values already fill the registers
+  constexpr int kUnroll = decode_unroll(Group);
   constexpr int kChunk = kKeysPerLoad * kUnroll;  // keys per warp per iteration
   const int row = blockIdx.x, kv_head = blockIdx.y;
   const int chunk = blockIdx.z % head_chunks, partition = blockIdx.z / head_chunks;
@@ -169,20 +187,15 @@ paged_decode_kernel(T* out, int64_t out_stride, const T* q, int64_t q_stride, co
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int key_lane = lane % kLanesPerKey, key_slot = lane / kLanesPerKey;
 
-  int lo = 0, hi = num_seqs;
-  while (hi - lo > 1) {
-    const int mid = (lo + hi) / 2;
-    if (query_start[mid] <= row) lo = mid; else hi = mid;
-  }
-  const int seq = lo;
+  const int seq = sequence_of_row(query_start, num_seqs, row);
   const int query_len = query_start[seq + 1] - query_start[seq];
   if (single_row_only && query_len > 1) return;
   const int position = seq_lens[seq] - query_len + (row - query_start[seq]);
   const int32_t* blocks = block_tables + seq * table_stride;
-  const int partition_size = (position + partials.partitions) / partials.partitions;
-  const int key_begin = partition * partition_size;
+  const int keys = partition_size(position, partials);
+  const int key_begin = partition * keys;
   if (key_begin > position) return;
-  const int key_end = min(position + 1, key_begin + partition_size);
+  const int key_end = min(position + 1, key_begin + keys);
 
   // This lane's 8 dimensions of each query head, pre-scaled.
   float qv[Group][8];
@@ -207,8 +220,8 @@ paged_decode_kernel(T* out, int64_t out_stride, const T* q, int64_t q_stride, co
     for (int e = 0; e < 8; ++e) acc[g][e] = 0.0f;
   }
 
-  for (int base = key_begin + warp * kChunk; base < key_end; base += kWarps * kChunk) {
-    uint4 kr[kUnroll], vr[kUnroll];
+  // This lane's K and V slices of a chunk's keys (zeros past the partition's end).
+  auto load_chunk = [&](int base, uint4 (&kr)[kUnroll], uint4 (&vr)[kUnroll]) {
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int j = base + u * kKeysPerLoad + key_slot;
@@ -220,6 +233,14 @@ paged_decode_kernel(T* out, int64_t out_stride, const T* q, int64_t q_stride, co
         vr[u] = *reinterpret_cast<const uint4*>(v_cache + at);
       }
     }
+  };
+  // Two chunks in flight: the next chunk's block-table lookups and loads are issued before this
+  // chunk's scores are computed.
+  constexpr int kStride = kWarps * kChunk;
+  uint4 kr[kUnroll], vr[kUnroll], k_next[kUnroll], v_next[kUnroll];
+  if (key_begin + warp * kChunk < key_end) load_chunk(key_begin + warp * kChunk, kr, vr);
+  for (int base = key_begin + warp * kChunk; base < key_end; base += kStride) {
+    if (base + kStride < key_end) load_chunk(base + kStride, k_next, v_next);
     // Scores: partial dot products over this lane's 8 dims, summed over the key's lanes.
     float sc[kUnroll][Group];
 #pragma unroll
@@ -265,6 +286,11 @@ paged_decode_kernel(T* out, int64_t out_stride, const T* q, int64_t q_stride, co
       }
       l[g] = l[g] * correction + p_sum;
     }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      kr[u] = k_next[u];
+      vr[u] = v_next[u];
+    }
   }
 
   // The key slots of a warp share m; add up their sums and values.
@@ -299,17 +325,13 @@ template <typename T, int HeadDim>
 __global__ void merge_partitions_kernel(T* out, int64_t out_stride, const int32_t* query_start,
                                         const int32_t* seq_lens, int num_seqs, bool single_row_only,
                                         Partials partials) {
+  begin_chained_kernel();
   const int row = blockIdx.x, head = blockIdx.y;
-  int lo = 0, hi = num_seqs;
-  while (hi - lo > 1) {
-    const int mid = (lo + hi) / 2;
-    if (query_start[mid] <= row) lo = mid; else hi = mid;
-  }
-  const int query_len = query_start[lo + 1] - query_start[lo];
+  const int seq = sequence_of_row(query_start, num_seqs, row);
+  const int query_len = query_start[seq + 1] - query_start[seq];
   if (single_row_only && query_len > 1) return;
-  const int position = seq_lens[lo] - query_len + (row - query_start[lo]);
-  const int partition_size = (position + partials.partitions) / partials.partitions;
-  const int used = position / partition_size + 1;
+  const int position = seq_lens[seq] - query_len + (row - query_start[seq]);
+  const int used = position / partition_size(position, partials) + 1;
   const int64_t base = (static_cast<int64_t>(row) * partials.heads + head) * partials.partitions;
   float max_m = -INFINITY;
   for (int p = 0; p < used; ++p) max_m = fmaxf(max_m, partials.max[base + p]);
@@ -326,12 +348,28 @@ __global__ void merge_partitions_kernel(T* out, int64_t out_stride, const int32_
 
 // Query heads per pass over a KV head in paged_decode_kernel: a power of two covering the group
 // (up to 8; larger groups take several passes).
+int heads_per_pass(int group) { return group == 1 ? 1 : group == 2 ? 2 : group <= 4 ? 4 : 8; }
+
 template <typename F>
-void with_group_size(int group, F&& f) {
-  if (group == 1) f(std::integral_constant<int, 1>{});
-  else if (group == 2) f(std::integral_constant<int, 2>{});
-  else if (group <= 4) f(std::integral_constant<int, 4>{});
-  else f(std::integral_constant<int, 8>{});
+void with_heads_per_pass(int group, F&& f) {
+  switch (heads_per_pass(group)) {
+    case 1: f(std::integral_constant<int, 1>{}); break;
+    case 2: f(std::integral_constant<int, 2>{}); break;
+    case 4: f(std::integral_constant<int, 4>{}); break;
+    default: f(std::integral_constant<int, 8>{}); break;
+  }
+}
+
+// NODELLM_DECODE_ATTENTION=simt keeps decode on the per-row kernel (for comparisons); read once.
+bool decode_kernel_forced_simt() {
+  static const bool simt = std::getenv("NODELLM_DECODE_ATTENTION") != nullptr;
+  return simt;
+}
+
+// Keys that all warps of a paged_decode_kernel block take in one pass over the context.
+template <int HeadDim, int Group>
+constexpr int decode_block_keys() {
+  return kWarps * (32 / (HeadDim / 8)) * decode_unroll(Group);
 }
 
 template <typename T, int HeadDim>
@@ -341,8 +379,8 @@ void launch(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Ten
   const int group = b.num_heads / b.num_kv_heads;
   // The bandwidth kernel for 16-bit caches with head_dim >= 64 (every model we serve); the
   // general one for float32 and small heads.
-  const bool wide = !std::is_same_v<T, float> && HeadDim >= 64 && std::getenv("NODELLM_DECODE_ATTENTION") == nullptr;
-  const int per_pass = wide ? (group == 1 ? 1 : group == 2 ? 2 : group <= 4 ? 4 : 8) : kMaxGroup;
+  const bool wide = !std::is_same_v<T, float> && HeadDim >= 64 && !decode_kernel_forced_simt();
+  const int per_pass = wide ? heads_per_pass(group) : kMaxGroup;
   const int head_chunks = (group + per_pass - 1) / per_pass;
   // Enough blocks to keep every SM's loads in flight: split the contexts when rows are few. The
   // count depends only on the number of rows, so a recorded graph and an eager step compute the
@@ -351,29 +389,35 @@ void launch(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Ten
   const int64_t target = (wide ? 4 : 2) * scratch.multiprocessors;
   int partitions = static_cast<int>(std::min<int64_t>((target + blocks - 1) / blocks, 64));
   partitions = std::max(1, std::min(partitions, scratch.max_partitions(q.rows, b.num_heads, HeadDim)));
-  Partials partials{scratch.max, scratch.sum, scratch.value, partitions, b.num_heads};
+  Partials partials{scratch.max, scratch.sum, scratch.value, partitions, b.num_heads, 1};
   dim3 grid(static_cast<unsigned>(q.rows), b.num_kv_heads, head_chunks * partitions);
   if constexpr (!std::is_same_v<T, float> && HeadDim >= 64) {
     if (wide) {
-      with_group_size(group, [&](auto g) {
-        paged_decode_kernel<T, HeadDim, decltype(g)::value><<<grid, kWarps * 32, 0, stream>>>(
-            out.ptr<T>(), out.stride, q.ptr<T>(), q.stride, k_cache.ptr<T>(), v_cache.ptr<T>(), k_cache.stride,
-            b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(), b.block_tables.ptr<int32_t>(),
-            b.block_tables.stride, b.num_seqs, group, b.block_size, b.scale, head_chunks, single_row_only, partials);
+      with_heads_per_pass(group, [&](auto g) {
+        constexpr int kGroup = decltype(g)::value;
+        // Two passes of the block per partition at least: one short context (batch-1 decode) cut
+        // into 64 slivers of a few keys cost more in merging than the split gained.
+        partials.min_keys = 2 * decode_block_keys<HeadDim, kGroup>();
+        launch_chained("paged_attention", paged_decode_kernel<T, HeadDim, kGroup>, grid, dim3(kWarps * 32), stream,
+                       out.ptr<T>(), out.stride, q.ptr<T>(), q.stride, k_cache.ptr<T>(), v_cache.ptr<T>(),
+                       k_cache.stride, b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(),
+                       b.block_tables.ptr<int32_t>(), b.block_tables.stride, b.num_seqs, group, b.block_size, b.scale,
+                       head_chunks, single_row_only, partials);
       });
     }
   }
   if (!wide) {
-    paged_attention_kernel<T, HeadDim><<<grid, kWarps * 32, 0, stream>>>(
-        out.ptr<T>(), out.stride, q.ptr<T>(), q.stride, k_cache.ptr<T>(), v_cache.ptr<T>(), k_cache.stride,
-        b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(), b.block_tables.ptr<int32_t>(),
-        b.block_tables.stride, b.num_seqs, group, b.block_size, b.scale, head_chunks, single_row_only, partials);
+    launch_chained("paged_attention", paged_attention_kernel<T, HeadDim>, grid, dim3(kWarps * 32), stream,
+                   out.ptr<T>(), out.stride, q.ptr<T>(), q.stride, k_cache.ptr<T>(), v_cache.ptr<T>(), k_cache.stride,
+                   b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(), b.block_tables.ptr<int32_t>(),
+                   b.block_tables.stride, b.num_seqs, group, b.block_size, b.scale, head_chunks, single_row_only,
+                   partials);
   }
   if (partitions > 1) {
-    check_launch("paged_attention");
-    merge_partitions_kernel<T, HeadDim><<<dim3(static_cast<unsigned>(q.rows), b.num_heads), std::min(HeadDim, 128), 0, stream>>>(
-        out.ptr<T>(), out.stride, b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(), b.num_seqs,
-        single_row_only, partials);
+    launch_chained("merge_partitions", merge_partitions_kernel<T, HeadDim>,
+                   dim3(static_cast<unsigned>(q.rows), b.num_heads), dim3(std::min(HeadDim, 128)), stream,
+                   out.ptr<T>(), out.stride, b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(), b.num_seqs,
+                   single_row_only, partials);
   }
 }
 

@@ -1,5 +1,8 @@
 // Rotary embedding in place on q and k (neox style: the two halves of each head rotate together),
 // from the [max_pos, head_dim] cos|sin table. One block per token; threads over (head, pair).
+#include <type_traits>
+
+#include "kernels/chain.cuh"
 #include "kernels/common.cuh"
 #include "kernels/dispatch.cuh"
 #include "kernels/launch.h"
@@ -27,6 +30,7 @@ template <typename T>
 __global__ void rope_kv_write_kernel(T* q, int64_t q_stride, int64_t q_cols, T* k, int64_t k_stride, int64_t k_cols,
                                      const T* v, int64_t v_stride, const int32_t* positions, const float* table,
                                      int head_dim, T* k_cache, T* v_cache, int64_t cache_stride, const int32_t* slots) {
+  begin_chained_kernel();
   const int64_t row = blockIdx.x;
   const float* t = table + static_cast<int64_t>(positions[row]) * head_dim;
   rotate(q + row * q_stride, q_cols, t, head_dim);
@@ -39,9 +43,61 @@ __global__ void rope_kv_write_kernel(T* q, int64_t q_stride, int64_t q_cols, T* 
   }
 }
 
+// The same with 16-byte accesses, for heads whose halves split into 8-wide chunks (head_dim a
+// multiple of 16): each thread takes one unit of work, a chunk of a q head, of a k head (rotated
+// and written to the cache from registers) or of v, and issues all its loads at once.
+template <typename T>
+__global__ void rope_kv_write_vec_kernel(T* __restrict__ q, int64_t q_stride, int q_heads, T* __restrict__ k,
+                                         int64_t k_stride, int kv_heads, const T* __restrict__ v, int64_t v_stride,
+                                         const int32_t* __restrict__ positions, const float* __restrict__ table,
+                                         int head_dim, T* __restrict__ k_cache, T* __restrict__ v_cache,
+                                         int64_t cache_stride, const int32_t* __restrict__ slots) {
+  begin_chained_kernel();
+  const int64_t row = blockIdx.x;
+  const int half = head_dim / 2, per_head = half / 8;
+  const int q_units = q_heads * per_head, k_units = kv_heads * per_head, v_units = kv_heads * head_dim / 8;
+  const float* t = table + static_cast<int64_t>(positions[row]) * head_dim;
+  const int64_t slot = slots[row];
+  for (int u = threadIdx.x; u < q_units + k_units + v_units; u += blockDim.x) {
+    if (u >= q_units + k_units) {  // a chunk of v: straight into the cache
+      const int c = (u - q_units - k_units) * 8;
+      *reinterpret_cast<uint4*>(v_cache + slot * cache_stride + c) =
+          *reinterpret_cast<const uint4*>(v + row * v_stride + c);
+      continue;
+    }
+    const bool is_q = u < q_units;
+    const int unit = is_q ? u : u - q_units;
+    const int at = (unit / per_head) * head_dim + (unit % per_head) * 8;  // first half; the second is at + half
+    T* x = is_q ? q + row * q_stride : k + row * k_stride;
+    const int j = (unit % per_head) * 8;
+    uint4 lo = *reinterpret_cast<const uint4*>(x + at), hi = *reinterpret_cast<const uint4*>(x + at + half);
+    const float4 c0 = *reinterpret_cast<const float4*>(t + j), c1 = *reinterpret_cast<const float4*>(t + j + 4);
+    const float4 s0 = *reinterpret_cast<const float4*>(t + half + j), s1 = *reinterpret_cast<const float4*>(t + half + j + 4);
+    const float cs[8] = {c0.x, c0.y, c0.z, c0.w, c1.x, c1.y, c1.z, c1.w};
+    const float sn[8] = {s0.x, s0.y, s0.z, s0.w, s1.x, s1.y, s1.z, s1.w};
+    T* l = reinterpret_cast<T*>(&lo);
+    T* h = reinterpret_cast<T*>(&hi);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      const float x1 = to_float(l[e]), x2 = to_float(h[e]);
+      l[e] = from_float<T>(x1 * cs[e] - x2 * sn[e]);
+      h[e] = from_float<T>(x2 * cs[e] + x1 * sn[e]);
+    }
+    *reinterpret_cast<uint4*>(x + at) = lo;
+    *reinterpret_cast<uint4*>(x + at + half) = hi;
+    if (!is_q) {
+      *reinterpret_cast<uint4*>(k_cache + slot * cache_stride + at) = lo;
+      *reinterpret_cast<uint4*>(k_cache + slot * cache_stride + at + half) = hi;
+    }
+  }
+}
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+
 template <typename T>
 __global__ void rope_kernel(T* q, int64_t q_stride, int64_t q_cols, T* k, int64_t k_stride, int64_t k_cols,
                             const int32_t* positions, const float* table, int head_dim) {
+  begin_chained_kernel();
   const int64_t row = blockIdx.x;
   const float* t = table + static_cast<int64_t>(positions[row]) * head_dim;
   rotate(q + row * q_stride, q_cols, t, head_dim);
@@ -56,12 +112,23 @@ void rope_kv_write(const Tensor& q, const Tensor& k, const Tensor& v, const Tens
   NODELLM_CHECK(k.dtype == k_cache.dtype, "rope_kv_write: K and the cache differ in dtype");
   dispatch_float(q.dtype, "rope_kv_write", [&](auto t) {
     using T = decltype(t);
-    rope_kv_write_kernel<T><<<q.rows, 256, 0, stream>>>(q.ptr<T>(), q.stride, q.cols, k.ptr<T>(), k.stride, k.cols,
-                                                        v.ptr<T>(), v.stride, positions.ptr<int32_t>(), cos_sin.ptr<float>(),
-                                                        head_dim, k_cache.ptr<T>(), v_cache.ptr<T>(), k_cache.stride,
-                                                        slots.ptr<int32_t>());
+    if constexpr (!std::is_same_v<T, float>) {
+      const bool fits = head_dim % 16 == 0 && q.stride % 8 == 0 && k.stride % 8 == 0 && v.stride % 8 == 0 &&
+                        k_cache.stride % 8 == 0 && aligned16(q.data) && aligned16(k.data) && aligned16(v.data) &&
+                        aligned16(k_cache.data) && aligned16(v_cache.data) && k.cols == v.cols;
+      if (fits) {
+        launch_chained("rope_kv_write", rope_kv_write_vec_kernel<T>, dim3(q.rows), dim3(256), stream, q.ptr<T>(),
+                       q.stride, static_cast<int>(q.cols / head_dim), k.ptr<T>(), k.stride,
+                       static_cast<int>(k.cols / head_dim), v.ptr<T>(), v.stride, positions.ptr<int32_t>(),
+                       cos_sin.ptr<float>(), head_dim, k_cache.ptr<T>(), v_cache.ptr<T>(), k_cache.stride,
+                       slots.ptr<int32_t>());
+        return;
+      }
+    }
+    launch_chained("rope_kv_write", rope_kv_write_kernel<T>, dim3(q.rows), dim3(256), stream, q.ptr<T>(), q.stride, q.cols,
+                   k.ptr<T>(), k.stride, k.cols, v.ptr<T>(), v.stride, positions.ptr<int32_t>(), cos_sin.ptr<float>(),
+                   head_dim, k_cache.ptr<T>(), v_cache.ptr<T>(), k_cache.stride, slots.ptr<int32_t>());
   });
-  check_launch("rope_kv_write");
 }
 
 void rope(const Tensor& q, const Tensor& k, const Tensor& positions, const Tensor& cos_sin, int head_dim,
@@ -69,10 +136,9 @@ void rope(const Tensor& q, const Tensor& k, const Tensor& positions, const Tenso
   if (q.rows == 0) return;
   dispatch_float(q.dtype, "rope", [&](auto t) {
     using T = decltype(t);
-    rope_kernel<T><<<q.rows, 256, 0, stream>>>(q.ptr<T>(), q.stride, q.cols, k.ptr<T>(), k.stride, k.cols,
-                                               positions.ptr<int32_t>(), cos_sin.ptr<float>(), head_dim);
+    launch_chained("rope", rope_kernel<T>, dim3(q.rows), dim3(256), stream, q.ptr<T>(), q.stride, q.cols, k.ptr<T>(),
+                   k.stride, k.cols, positions.ptr<int32_t>(), cos_sin.ptr<float>(), head_dim);
   });
-  check_launch("rope");
 }
 
 }  // namespace nodellm::kernels

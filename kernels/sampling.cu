@@ -1,12 +1,13 @@
 // Sampling, one block of 1024 threads per row of logits, in the CPU sampler's order (see
 // native/backend/cpu/cpu_sampling.cc): raw logprobs first, then on a working copy the logit
-// biases, the penalties, and either greedy argmax or temperature, min_p, top_k, top_p and one draw
-// by inverse CDF in token-id order from the row's (seed, position) uniform. top_k and top_p find
+// biases, the penalties, and either greedy argmax or temperature, min_p, top_k, top_p and one
+// Gumbel-max draw with per-token noise from the row's (seed, position) stream. top_k and top_p find
 // their cut-off value by a bitwise binary search over the ordered float keys, so no sort is needed.
 // This is the correct general version; a faster fused pass is future work (kernels/README.md).
 #include <cfloat>
 
 #include "backend/sampling_rng.h"
+#include "kernels/chain.cuh"
 #include "kernels/common.cuh"
 #include "kernels/launch.h"
 
@@ -25,27 +26,33 @@ __device__ __forceinline__ float from_order_key(uint32_t k) {
   return __uint_as_float((k & 0x80000000u) ? (k & 0x7fffffffu) : ~k);
 }
 
-struct Best {
-  float value;
+// A candidate token and its value (a logit, or a Gumbel-max score in double).
+template <typename V>
+struct Ranked {
+  V value;
   int id;
 };
+using Best = Ranked<float>;
+using BestScore = Ranked<double>;
 // a before b: larger value, then lower id.
-__device__ __forceinline__ bool better(Best a, Best b) {
+template <typename V>
+__device__ __forceinline__ bool better(Ranked<V> a, Ranked<V> b) {
   return a.value > b.value || (a.value == b.value && a.id < b.id);
 }
-__device__ Best block_best(Best v) {
-  __shared__ Best partial[32];
+template <typename V>
+__device__ Ranked<V> block_best(Ranked<V> v) {
+  __shared__ Ranked<V> partial[32];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
   for (int offset = 16; offset > 0; offset >>= 1) {
-    Best o{__shfl_xor_sync(0xffffffffu, v.value, offset), __shfl_xor_sync(0xffffffffu, v.id, offset)};
+    Ranked<V> o{__shfl_xor_sync(0xffffffffu, v.value, offset), __shfl_xor_sync(0xffffffffu, v.id, offset)};
     if (better(o, v)) v = o;
   }
   __syncthreads();
   if (lane == 0) partial[warp] = v;
   __syncthreads();
-  v = lane < warps ? partial[lane] : Best{-INFINITY, INT_MAX};
+  v = lane < warps ? partial[lane] : Ranked<V>{-INFINITY, INT_MAX};
   for (int offset = 16; offset > 0; offset >>= 1) {
-    Best o{__shfl_xor_sync(0xffffffffu, v.value, offset), __shfl_xor_sync(0xffffffffu, v.id, offset)};
+    Ranked<V> o{__shfl_xor_sync(0xffffffffu, v.value, offset), __shfl_xor_sync(0xffffffffu, v.id, offset)};
     if (better(o, v)) v = o;
   }
   return v;
@@ -93,6 +100,7 @@ struct RowArgs {
 
 __global__ void sample_kernel(const float* logits, int64_t logits_stride, float* work, int vocab, RowArgs a,
                               int32_t* counts) {
+  begin_chained_kernel();
   const int row = blockIdx.x;
   const float* raw = logits + row * logits_stride;
   float* w = work + static_cast<int64_t>(row) * vocab;
@@ -102,6 +110,25 @@ __global__ void sample_kernel(const float* logits, int64_t logits_stride, float*
     lse = raw_logprobs(raw, vocab, nlp, a.max_logprobs, a.out_top_ids + row * a.out_top_stride,
                        a.out_top_lp + row * a.out_top_stride);
 
+  const float rep = a.repetition[row], freq = a.frequency[row], pres = a.presence[row];
+  const bool row_bias = a.any_bias && a.bias_start[row + 1] > a.bias_start[row];
+  const bool row_penalties = a.any_penalties && (rep != 1.0f || freq != 0.0f || pres != 0.0f);
+  const float temperature = a.temperature[row];
+  if (temperature < kGreedyTemperature && !row_bias && !row_penalties) {
+    // Plain greedy (the common case): the argmax of the raw logits, without the working copy.
+    Best best{-INFINITY, INT_MAX};
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+      const Best c{raw[i], i};
+      if (better(c, best)) best = c;
+    }
+    const int token = block_best(best).id;
+    if (threadIdx.x == 0) {
+      a.out_tokens[row] = token;
+      if (nlp >= 0) a.out_logprobs[row] = raw[token] - lse;
+    }
+    return;
+  }
+
   for (int i = threadIdx.x; i < vocab; i += blockDim.x) w[i] = raw[i];
   __syncthreads();
   if (a.any_bias) {
@@ -109,8 +136,7 @@ __global__ void sample_kernel(const float* logits, int64_t logits_stride, float*
       atomicAdd(&w[a.bias_token[i]], a.bias_value[i]);
     __syncthreads();
   }
-  const float rep = a.repetition[row], freq = a.frequency[row], pres = a.presence[row];
-  if (a.any_penalties && (rep != 1.0f || freq != 0.0f || pres != 0.0f)) {
+  if (row_penalties) {
     // counts[] holds, per token, output occurrences in the low bits and a prompt flag in bit 30;
     // the thread that takes a token's count back to zero applies its penalty, once per token.
     int32_t* c = counts + static_cast<int64_t>(row) * vocab;
@@ -135,7 +161,6 @@ __global__ void sample_kernel(const float* logits, int64_t logits_stride, float*
   }
 
   int token;
-  const float temperature = a.temperature[row];
   if (temperature < kGreedyTemperature) {
     Best best{-INFINITY, INT_MAX};
     for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
@@ -192,51 +217,17 @@ __global__ void sample_kernel(const float* logits, int64_t logits_stride, float*
         if (w[i] < cut) w[i] = -INFINITY;
       __syncthreads();
     }
-    // Inverse CDF in token-id order: each thread owns a contiguous chunk of the vocabulary.
-    const int chunk = (vocab + blockDim.x - 1) / blockDim.x;
-    const int begin = min(vocab, static_cast<int>(threadIdx.x) * chunk), end = min(vocab, begin + chunk);
-    double mine = 0.0;
-    int last_kept = -1;
-    for (int i = begin; i < end; ++i)
-      if (w[i] != -INFINITY) {
-        mine += exp(static_cast<double>(w[i] - mx));
-        last_kept = i;
-      }
-    __shared__ double prefix[kThreads];
-    prefix[threadIdx.x] = mine;
-    __syncthreads();
-    for (int offset = 1; offset < blockDim.x; offset <<= 1) {  // inclusive scan
-      const double add = threadIdx.x >= offset ? prefix[threadIdx.x - offset] : 0.0;
-      __syncthreads();
-      prefix[threadIdx.x] += add;
-      __syncthreads();
+    // One Gumbel-max draw over the kept tokens (ties to the lower id), as the CPU sampler does.
+    const uint64_t seed = static_cast<uint64_t>(a.seed[row]);
+    const uint32_t position = static_cast<uint32_t>(a.output_pos[row]);
+    BestScore best{-INFINITY, INT_MAX};
+    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
+      if (w[i] == -INFINITY) continue;
+      const BestScore c{static_cast<double>(w[i]) + gumbel_noise(seed, position, static_cast<uint32_t>(i)), i};
+      if (better(c, best)) best = c;
     }
-    const double total = prefix[blockDim.x - 1];
-    const double target = uniform_draw(static_cast<uint64_t>(a.seed[row]), static_cast<uint32_t>(a.output_pos[row])) * total;
-    const double before = prefix[threadIdx.x] - mine;
-    __shared__ int chosen;
-    if (threadIdx.x == 0) chosen = -1;
-    __syncthreads();
-    if (mine > 0.0 && target >= before && target < prefix[threadIdx.x]) {
-      double running = before;
-      int pick = last_kept;
-      for (int i = begin; i < end; ++i) {
-        if (w[i] == -INFINITY) continue;
-        running += exp(static_cast<double>(w[i] - mx));
-        if (running > target) {
-          pick = i;
-          break;
-        }
-      }
-      chosen = pick;
-    }
-    __syncthreads();
-    if (chosen < 0) {  // rounding put the target past the end: take the last kept token
-      const Best best = block_best(Best{static_cast<float>(last_kept), 0});
-      token = static_cast<int>(best.value);
-    } else {
-      token = chosen;
-    }
+    best = block_best(best);
+    token = best.id < vocab ? best.id : 0;
   }
   if (threadIdx.x == 0) {
     a.out_tokens[row] = token;
@@ -246,6 +237,7 @@ __global__ void sample_kernel(const float* logits, int64_t logits_stride, float*
 
 __global__ void logprobs_kernel(const float* logits, int64_t stride, int vocab, const int32_t* targets, int k,
                                 float* target_lp, int32_t* top_ids, float* top_lp, int64_t top_stride) {
+  begin_chained_kernel();
   const int row = blockIdx.x;
   const float* r = logits + row * stride;
   const float lse = raw_logprobs(r, vocab, k, k, top_ids + row * top_stride, top_lp + row * top_stride);
@@ -264,18 +256,16 @@ void sample(const Tensor& logits, const SamplingBatch& b, const SamplerOutput& o
             b.bias_start.ptr<int32_t>(), b.bias_token.ptr<int32_t>(), b.bias_value.ptr<float>(),
             out.tokens.ptr<int32_t>(), out.logprobs.ptr<float>(), out.top_ids.ptr<int32_t>(),
             out.top_logprobs.ptr<float>(), out.top_ids.stride, b.max_logprobs, b.any_penalties, b.any_bias};
-  sample_kernel<<<b.num_rows, kThreads, 0, stream>>>(logits.ptr<float>(), logits.stride, work,
-                                                     static_cast<int>(logits.cols), a, counts);
-  check_launch("sample");
+  launch_chained("sample", sample_kernel, dim3(b.num_rows), dim3(kThreads), stream, logits.ptr<float>(), logits.stride,
+                 work, static_cast<int>(logits.cols), a, counts);
 }
 
 void logprobs(const Tensor& logits, const Tensor& targets, int k, const Tensor& target_logprobs,
               const Tensor& top_ids, const Tensor& top_logprobs, cudaStream_t stream) {
   if (logits.rows == 0) return;
-  logprobs_kernel<<<logits.rows, kThreads, 0, stream>>>(logits.ptr<float>(), logits.stride, static_cast<int>(logits.cols),
-                                                        targets.ptr<int32_t>(), k, target_logprobs.ptr<float>(),
-                                                        top_ids.ptr<int32_t>(), top_logprobs.ptr<float>(), top_ids.stride);
-  check_launch("logprobs");
+  launch_chained("logprobs", logprobs_kernel, dim3(logits.rows), dim3(kThreads), stream, logits.ptr<float>(),
+                 logits.stride, static_cast<int>(logits.cols), targets.ptr<int32_t>(), k, target_logprobs.ptr<float>(),
+                 top_ids.ptr<int32_t>(), top_logprobs.ptr<float>(), top_ids.stride);
 }
 
 }  // namespace nodellm::kernels

@@ -9,7 +9,8 @@
 #      kernel for comparison, the GPU's own limits (scripts/gpu_roofline.py), and the cold start
 #      from process start to first token on an 8B-shaped checkpoint read from disk;
 #   4. whole-model parity with transformers in bf16.
-# SKIP_TRAIN=1, SKIP_COLD=1 and SKIP_PARITY=1 leave steps out. Everything lands in $OUT: model.tar (the trained model), results.tgz (all logs and JSON) and the
+# SKIP_TRAIN=1, SKIP_COLD=1 and SKIP_PARITY=1 leave steps out; NCU=1 adds a per-kernel profile of
+# batch-1 decode steps. Everything lands in $OUT: model.tar (the trained model), results.tgz (all logs and JSON) and the
 # key files, with summary.txt printed last.
 set -u
 OUT=${OUT:-/tmp/out}
@@ -37,16 +38,31 @@ fi
 
 timeout 150 ./build/Release/backend_check > /tmp/results/backend-check.txt 2>&1
 stamp "backend_check exit $?: $(tail -1 /tmp/results/backend-check.txt)"
-grep -E "^time|FAIL" /tmp/results/backend-check.txt | tee -a /tmp/results/summary.txt
+grep -E "^time|FAIL|^sample" /tmp/results/backend-check.txt | tee -a /tmp/results/summary.txt
+echo "linear checks and timings with the GEMV up to 8 rows (NODELLM_GEMV_MAX_ROWS=8):" | tee -a /tmp/results/summary.txt
+NODELLM_GEMV_MAX_ROWS=8 timeout 150 ./build/Release/backend_check 2>&1 | grep -E "^linear|^time linear" \
+  | tee /tmp/results/backend-check-gemv8.txt | grep -E "FAIL|^time linear" | tee -a /tmp/results/summary.txt
+echo "linear timings on cuBLASLt alone (NODELLM_GEMV_MAX_ROWS=0):" | tee -a /tmp/results/summary.txt
+NODELLM_GEMV_MAX_ROWS=0 timeout 90 ./build/Release/backend_check --time-only 2>&1 | grep "^time linear" \
+  | tee /tmp/results/backend-check-cublas-linear.txt | tee -a /tmp/results/summary.txt
 echo "the same timings on the per-row (simt) decode kernel:" | tee -a /tmp/results/summary.txt
 NODELLM_DECODE_ATTENTION=simt timeout 60 ./build/Release/backend_check --time-only 2>&1 | grep "^time decode" \
   | tee /tmp/results/backend-check-simt-decode.txt | tee -a /tmp/results/summary.txt
 
 timeout 240 node .device/js/bench/gpu-bench.js --out /tmp/results/gpu-bench.json > /tmp/results/gpu-bench.log 2>&1
 stamp "gpu-bench exit $?"
-tail -8 /tmp/results/gpu-bench.log | tee -a /tmp/results/summary.txt
+tail -9 /tmp/results/gpu-bench.log | tee -a /tmp/results/summary.txt
 NODELLM_PREFILL_ATTENTION=simt timeout 60 node .device/js/bench/gpu-bench.js --only-prefill \
   --out /tmp/results/gpu-bench-prefill-simt.json 2>&1 | tail -1 | tee -a /tmp/results/summary.txt
+for setting in NODELLM_GEMV_MAX_ROWS=0 NODELLM_PDL=0; do
+  env $setting timeout 90 node .device/js/bench/gpu-bench.js --only-batch1 2>&1 | tail -1 | sed "s/^/[$setting] /" | tee -a /tmp/results/summary.txt
+done
+if [ "${NCU:-0}" = 1 ]; then  # per-kernel times of 17 batch-1 decode steps (ncu serialises kernels)
+  timeout 240 ncu --clock-control none --metrics gpu__time_duration.sum --csv -k 'regex:^(?!.*fill_random)' \
+    node .device/js/bench/gpu-bench.js --profile > /tmp/results/ncu-decode.csv 2> /tmp/results/ncu.log
+  stamp "ncu exit $?"
+  python3 scripts/ncu_summary.py /tmp/results/ncu-decode.csv --decode | tee /tmp/results/ncu-decode.txt | tee -a /tmp/results/summary.txt
+fi
 timeout 90 python3 scripts/gpu_roofline.py > /tmp/results/gpu-roofline.json 2>&1
 stamp "roofline: $(tail -1 /tmp/results/gpu-roofline.json)"
 

@@ -1,24 +1,45 @@
 """Sums an ncu CSV (--metrics gpu__time_duration.sum --csv) by kernel name: where a step's time goes.
 
-    python3 scripts/ncu_summary.py ncu.csv [steps]
+    python3 scripts/ncu_summary.py ncu.csv [steps]     every kernel in the file, divided by steps
+    python3 scripts/ncu_summary.py ncu.csv --decode    batch-1 decode steps only: the kernels after
+        each lm_head GEMV (the float32-output gemv_kernel) up to the next one, leaving out the load,
+        the profiling step and the prefill
 """
 import csv
 import sys
 from collections import defaultdict
 
-rows = list(csv.DictReader(l for l in open(sys.argv[1]) if l.startswith('"')))
-steps = int(sys.argv[2]) if len(sys.argv) > 2 else 1
-total = defaultdict(float)
-count = defaultdict(int)
-for r in rows:
-    if r["Metric Name"] != "gpu__time_duration.sum":
-        continue
-    scale = {"nsecond": 1e-3, "ns": 1e-3, "usecond": 1.0, "us": 1.0, "msecond": 1e3, "ms": 1e3}[r["Metric Unit"]]
-    name = r["Kernel Name"].split("(")[0][:70]
-    total[name] += float(r["Metric Value"].replace(",", "")) * scale
-    count[name] += 1
-grand = sum(total.values())
-print(f"{'kernel':72} {'calls':>7} {'us/step':>10} {'share':>6}")
-for name, t in sorted(total.items(), key=lambda kv: -kv[1])[:20]:
-    print(f"{name:72} {count[name]:7d} {t / steps:10.1f} {100 * t / grand:5.1f}%")
-print(f"{'total':72} {sum(count.values()):7d} {grand / steps:10.1f}")
+UNITS = {"nsecond": 1e-3, "ns": 1e-3, "usecond": 1.0, "us": 1.0, "msecond": 1e3, "ms": 1e3}
+rows = [r for r in csv.DictReader(l for l in open(sys.argv[1]) if l.startswith('"'))
+        if r["Metric Name"] == "gpu__time_duration.sum"]
+
+
+def micros(r):
+    return float(r["Metric Value"].replace(",", "")) * UNITS[r["Metric Unit"]]
+
+
+def name(r):
+    return r["Kernel Name"].split("(")[0].replace("void nodellm::<unnamed>::", "")[:70]
+
+
+def table(groups, steps):
+    total = defaultdict(float)
+    count = defaultdict(int)
+    for group in groups:
+        for r in group:
+            total[name(r)] += micros(r)
+            count[name(r)] += 1
+    grand = sum(total.values())
+    print(f"{'kernel':72} {'calls':>7} {'us/step':>10} {'share':>6}")
+    for n, t in sorted(total.items(), key=lambda kv: -kv[1])[:20]:
+        print(f"{n:72} {count[n]:7d} {t / steps:10.1f} {100 * t / grand:5.1f}%")
+    print(f"{'total':72} {sum(count.values()):7d} {grand / steps:10.1f}")
+
+
+if len(sys.argv) > 2 and sys.argv[2] == "--decode":
+    heads = [i for i, r in enumerate(rows) if "gemv_kernel<__nv_bfloat16, float" in r["Kernel Name"]]
+    steps = [rows[a + 1:b + 1] for a, b in zip(heads[1:-1], heads[2:])]  # the first ends the prefill
+    print(f"{len(steps)} batch-1 decode steps, kernels one at a time (ncu serialises them)")
+    table(steps, len(steps))
+else:
+    table([rows], int(sys.argv[2]) if len(sys.argv) > 2 else 1)

@@ -206,38 +206,41 @@ void check_attention(Backend& cpu, Backend& gpu, DType dt, int heads, int kv_hea
 }
 
 // The sampler on the same logits and parameters on both backends: greedy rows must pick the same
-// token; seeded rows the same token (the draw sums in a slightly different order, so a rare
-// boundary case may differ); raw logprobs and top-k agree.
+// token; seeded rows the same token (the top_p cut-off sums in a different order and the noise's
+// logs may differ in the last bit, so a rare boundary case may differ); raw logprobs and top-k
+// agree. And on the GPU each row sampled alone gives exactly the token it gave in the batch.
 void check_sampling(Backend& cpu, Backend& gpu, int rows, int vocab) {
   std::vector<float> logits = randn(static_cast<size_t>(rows) * vocab, 3.0f);
   std::vector<std::vector<int32_t>> history(rows);
   std::vector<std::vector<std::pair<int32_t, float>>> bias(rows);
   std::vector<std::vector<int32_t>> masked(rows);
-  auto add_rows = [&](SamplingInputs& in) {
-    for (int r = 0; r < rows; ++r) {
-      SamplingRow row;
-      row.temperature = r % 4 == 0 ? 0.0f : 0.5f + 0.25f * (r % 5);
-      row.top_k = r % 3 == 0 ? 50 : 0;
-      row.top_p = r % 5 == 0 ? 0.9f : 1.0f;
-      row.min_p = r % 7 == 0 ? 0.05f : 0.0f;
-      row.repetition_penalty = r % 6 == 0 ? 1.3f : 1.0f;
-      row.frequency_penalty = r % 6 == 1 ? 0.5f : 0.0f;
-      row.presence_penalty = r % 6 == 2 ? 0.7f : 0.0f;
-      row.seed = 1000 + r;
-      row.output_pos = r * 3;
-      row.num_logprobs = r % 2 == 0 ? 5 : -1;
-      if (history[r].empty()) {
-        for (int i = 0; i < 40; ++i) history[r].push_back(static_cast<int32_t>(rng() % vocab));
-        bias[r] = {{static_cast<int32_t>(rng() % vocab), 5.0f}};
-        if (r % 8 == 3) masked[r] = {static_cast<int32_t>(rng() % vocab)};
-      }
-      row.history = history[r].data();
-      row.history_len = static_cast<int>(history[r].size());
-      row.prompt_len = 20;
-      row.logit_bias = &bias[r];
-      row.masked = &masked[r];
-      in.add(row);
+  auto add_row = [&](SamplingInputs& in, int r) {
+    SamplingRow row;
+    row.temperature = r % 4 == 0 ? 0.0f : 0.5f + 0.25f * (r % 5);
+    row.top_k = r % 3 == 0 ? 50 : 0;
+    row.top_p = r % 5 == 0 ? 0.9f : 1.0f;
+    row.min_p = r % 7 == 0 ? 0.05f : 0.0f;
+    row.repetition_penalty = r % 6 == 0 ? 1.3f : 1.0f;
+    row.frequency_penalty = r % 6 == 1 ? 0.5f : 0.0f;
+    row.presence_penalty = r % 6 == 2 ? 0.7f : 0.0f;
+    row.seed = 1000 + r;
+    row.output_pos = r * 3;
+    row.num_logprobs = r % 2 == 0 ? 5 : -1;
+    if (history[r].empty()) {
+      for (int i = 0; i < 40; ++i) history[r].push_back(static_cast<int32_t>(rng() % vocab));
+      // Rows 4, 12, 20, ... have no bias: greedy ones without penalties take the plain-argmax path.
+      if (r % 8 != 4) bias[r] = {{static_cast<int32_t>(rng() % vocab), 5.0f}};
+      if (r % 8 == 3) masked[r] = {static_cast<int32_t>(rng() % vocab)};
     }
+    row.history = history[r].data();
+    row.history_len = static_cast<int>(history[r].size());
+    row.prompt_len = 20;
+    row.logit_bias = &bias[r];
+    row.masked = &masked[r];
+    in.add(row);
+  };
+  auto add_rows = [&](SamplingInputs& in) {
+    for (int r = 0; r < rows; ++r) add_row(in, r);
   };
   SamplingInputs cin(cpu, rows, 20), gin(gpu, rows, 20);
   add_rows(cin);
@@ -260,11 +263,21 @@ void check_sampling(Backend& cpu, Backend& gpu, int rows, int vocab) {
       }
     }
   }
-  const bool ok = greedy_same == greedy && sampled_same >= sampled - 1 && lp_err < 1e-3;
+  // Each row again on its own, on the GPU: a seeded row's stream must not depend on its batch.
+  int alone_same = 0;
+  for (int r = 0; r < rows; ++r) {
+    SamplingInputs one(gpu, 1, 20);
+    add_row(one, r);
+    Tensor l1 = gpu.alloc(DType::F32, 1, vocab);
+    gpu.upload(l1, logits.data() + static_cast<size_t>(r) * vocab, DType::F32);
+    alone_same += one.sample(l1).tokens[0] == rg.tokens[r];
+    gpu.release(l1);
+  }
+  const bool ok = greedy_same == greedy && sampled_same >= sampled - 1 && lp_err < 1e-3 && alone_same == rows;
   if (!ok) ++failures;
-  std::printf("%-58s greedy %d/%d, seeded %d/%d same token, logprob err %.1e %s\n",
+  std::printf("%-58s greedy %d/%d, seeded %d/%d same token, logprob err %.1e, alone = in batch %d/%d %s\n",
               ("sample " + std::to_string(rows) + " rows x " + std::to_string(vocab)).c_str(), greedy_same, greedy,
-              sampled_same, sampled, lp_err, ok ? "ok" : "FAIL");
+              sampled_same, sampled, lp_err, alone_same, rows, ok ? "ok" : "FAIL");
 }
 
 }  // namespace
@@ -319,6 +332,36 @@ void time_attention(Backend& gpu, int seqs, int context, int new_tokens, const c
   for (const Tensor& t : {q, out, kc, vc, qs, sl, bt}) gpu.release(t);
 }
 
+// Times linear() alone at one to eight rows on Llama-3-8B's shapes, bf16, cycling over enough
+// weight copies that they do not stay in L2; prints the rate at which weights are read.
+void time_linear(Backend& gpu, int rows, int64_t k, int64_t n, DType out_dtype, const char* label) {
+  const double bytes = 2.0 * n * k;
+  const int copies = std::max(2, static_cast<int>(std::ceil(1e9 / bytes)));
+  std::vector<LinearWeight> weights;
+  for (int c = 0; c < copies; ++c) {
+    Tensor w = gpu.alloc(DType::BF16, n, k);
+    gpu.fill_random(w, 10 + c, 0.02f, 0.0f);
+    weights.push_back(gpu.prepare_linear(w));
+  }
+  Tensor x = gpu.alloc(DType::BF16, rows, k), out = gpu.alloc(out_dtype, rows, n);
+  gpu.fill_random(x, 9, 1.0f, 0.0f);
+  std::vector<double> us;
+  for (int i = 0; i < 7; ++i) {
+    gpu.synchronize();
+    const auto t0 = std::chrono::steady_clock::now();
+    for (const LinearWeight& w : weights) gpu.linear(out, x, w, nullptr);
+    gpu.synchronize();
+    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / copies);
+  }
+  std::sort(us.begin(), us.end());
+  const double median = us[us.size() / 2];
+  std::printf("time linear %-42s %8.1f us  %6.0f GB/s of weights\n",
+              (std::to_string(rows) + " x " + label).c_str(), median, bytes / median / 1e3);
+  for (const LinearWeight& w : weights) gpu.release(w.data);
+  gpu.release(x);
+  gpu.release(out);
+}
+
 int main(int argc, char** argv) {
   const bool time_only = argc > 1 && std::strcmp(argv[1], "--time-only") == 0;
   std::string reason;
@@ -330,11 +373,14 @@ int main(int argc, char** argv) {
   CudaBackend gpu(0);
   for (DType dt : {DType::F32, DType::BF16}) {
     if (time_only) break;
-    for (auto [t, k, n] : std::vector<std::tuple<int, int, int>>{{1, 4096, 4096}, {7, 4096, 14336}, {64, 1024, 3000}, {300, 512, 128256}}) {
+    // Rows 1 to 8 take the CUDA-core GEMV (kernels/gemv.cu) in 16-bit, more take cuBLASLt.
+    for (auto [t, k, n] : std::vector<std::tuple<int, int, int>>{
+             {1, 4096, 4096}, {1, 14336, 1000}, {1, 6000, 300}, {2, 1000, 200}, {3, 14336, 520}, {4, 4096, 6144}, {7, 4096, 14336}, {8, 2048, 1000},
+             {64, 1024, 3000}, {300, 512, 128256}}) {
       if (dt == DType::F32 && n == 14336) continue;
       check_linear(*cpu, gpu, dt, t, k, n);
     }
-    for (auto [r, c] : std::vector<std::pair<int, int>>{{1, 4096}, {37, 4096}, {300, 64}}) check_norms(*cpu, gpu, dt, r, c);
+    for (auto [r, c] : std::vector<std::pair<int, int>>{{1, 4096}, {37, 4096}, {300, 64}, {3, 12288}, {2, 100}}) check_norms(*cpu, gpu, dt, r, c);
     check_elementwise(*cpu, gpu, dt, 37, 4096, 1000);
     check_elementwise(*cpu, gpu, dt, 300, 64, 128256);
     for (auto [h, kv, d] : std::vector<std::tuple<int, int, int>>{{32, 8, 128}, {8, 8, 64}, {8, 1, 128}, {4, 2, 16}, {16, 4, 256}, {64, 8, 128}}) {
@@ -355,6 +401,15 @@ int main(int argc, char** argv) {
     check_attention(*cpu, gpu, DType::F16, 32, 8, 128, 16, {600, 90, 40}, {600, 33, 1});
     check_attention(*cpu, gpu, DType::F16, 8, 2, 64, 8, {100}, {100});
     check_attention(*cpu, gpu, DType::F16, 48, 8, 128, 16, {700, 33}, {1, 1});  // GQA 6: a partial pass
+    check_linear(*cpu, gpu, DType::F16, 1, 4096, 4096);
+    check_linear(*cpu, gpu, DType::F16, 5, 2048, 3000);
+  }
+  for (int rows : {1, 2, 4}) {
+    time_linear(gpu, rows, 4096, 6144, DType::BF16, "4096 -> 6144 (qkv)");
+    time_linear(gpu, rows, 4096, 4096, DType::BF16, "4096 -> 4096 (o)");
+    time_linear(gpu, rows, 4096, 28672, DType::BF16, "4096 -> 28672 (gate_up)");
+    time_linear(gpu, rows, 14336, 4096, DType::BF16, "14336 -> 4096 (down)");
+    time_linear(gpu, rows, 4096, 128256, DType::F32, "4096 -> 128256 (lm_head, f32)");
   }
   time_attention(gpu, 64, 4096, 1, "decode 64 seqs x 4096 context");
   time_attention(gpu, 1, 4096, 1, "decode 1 seq x 4096 context");

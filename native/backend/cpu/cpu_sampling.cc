@@ -82,7 +82,7 @@ int32_t argmax(const float* logits, int64_t vocab) {
 
 // Temperature, min_p, top_k and top_p, then one draw from what is left.
 int32_t draw(float* logits, int64_t vocab, float temperature, int top_k, float top_p,
-             float min_p, double u, Scratch& s) {
+             float min_p, uint64_t seed, uint32_t position, Scratch& s) {
   for (int64_t i = 0; i < vocab; ++i) logits[i] /= temperature;
   const float max_logit = *std::max_element(logits, logits + vocab);
   if (min_p > 0.0f) {
@@ -116,20 +116,18 @@ int32_t draw(float* logits, int64_t vocab, float temperature, int top_k, float t
       before += std::exp(static_cast<double>(logits[token] - max_logit));
     }
   }
-  // Inverse CDF over the kept tokens in id order.
-  double total = 0.0;
-  for (int64_t i = 0; i < vocab; ++i)
-    if (logits[i] != -INFINITY) total += std::exp(static_cast<double>(logits[i] - max_logit));
-  const double target = u * total;
-  double running = 0.0;
-  int32_t last = -1;
+  // One Gumbel-max draw over the kept tokens (ties to the lower id).
+  int32_t token = -1;
+  double best = -INFINITY;
   for (int64_t i = 0; i < vocab; ++i) {
     if (logits[i] == -INFINITY) continue;
-    running += std::exp(static_cast<double>(logits[i] - max_logit));
-    last = static_cast<int32_t>(i);
-    if (running > target) return last;
+    const double score = static_cast<double>(logits[i]) + gumbel_noise(seed, position, static_cast<uint32_t>(i));
+    if (score > best) {
+      best = score;
+      token = static_cast<int32_t>(i);
+    }
   }
-  return last >= 0 ? last : argmax(logits, vocab);
+  return token >= 0 ? token : argmax(logits, vocab);
 }
 
 }  // namespace
@@ -170,10 +168,9 @@ void CpuBackend::sample(const Tensor& logits, const SamplingBatch& b, const Samp
       if (temperature < kGreedyTemperature) {
         token = argmax(row, vocab);
       } else {
-        double u = uniform_draw(static_cast<uint64_t>(b.seed.ptr<int64_t>()[r]),
-                                static_cast<uint32_t>(b.output_pos.ptr<int32_t>()[r]));
         token = draw(row, vocab, temperature, b.top_k.ptr<int32_t>()[r], b.top_p.ptr<float>()[r],
-                     b.min_p.ptr<float>()[r], u, s);
+                     b.min_p.ptr<float>()[r], static_cast<uint64_t>(b.seed.ptr<int64_t>()[r]),
+                     static_cast<uint32_t>(b.output_pos.ptr<int32_t>()[r]), s);
       }
       out.tokens.ptr<int32_t>()[r] = token;
 

@@ -215,7 +215,8 @@ LinearWeight CudaBackend::prepare_linear(const Tensor& weight) {
 }
 
 void CudaBackend::linear(const Tensor& out, const Tensor& x, const LinearWeight& weight, const Tensor* bias) {
-  gemm_->run(out, x, weight.data);
+  if (kernels::gemv_applies(out, x, weight.data)) kernels::gemv(out, x, weight.data, stream_);
+  else gemm_->run(out, x, weight.data);
   if (bias) kernels::add_bias(out, *bias, stream_);
 }
 
