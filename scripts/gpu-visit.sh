@@ -51,7 +51,7 @@ NODELLM_DECODE_ATTENTION=simt timeout 60 ./build/Release/backend_check --time-on
 
 timeout 240 node .device/js/bench/gpu-bench.js --out /tmp/results/gpu-bench.json > /tmp/results/gpu-bench.log 2>&1
 stamp "gpu-bench exit $?"
-tail -9 /tmp/results/gpu-bench.log | tee -a /tmp/results/summary.txt
+tail -10 /tmp/results/gpu-bench.log | tee -a /tmp/results/summary.txt
 NODELLM_PREFILL_ATTENTION=simt timeout 60 node .device/js/bench/gpu-bench.js --only-prefill \
   --out /tmp/results/gpu-bench-prefill-simt.json 2>&1 | tail -1 | tee -a /tmp/results/summary.txt
 for setting in NODELLM_GEMV_MAX_ROWS=0 NODELLM_PDL=0; do
