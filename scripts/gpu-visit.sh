@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # One visit to the GPU machine, as run by the `device` tool with `.device` carried (see
 # ../shared/DEVICE.md; prepare here with ../shared/device/pack.sh cmake-js node-addon-api
-# node-api-headers, `npx tsc -p tsconfig.json --outDir .device/js` and
-# `npx tsx scripts/extract-brown-corpus.ts`):
+# node-api-headers, `bash scripts/pack-vitest.sh`, `npx tsc -p tsconfig.json --outDir .device/js`
+# and `npx tsx scripts/extract-brown-corpus.ts`):
 #   1. trains the default model (issue 7) on the GPU while the addon builds on the CPUs;
-#   2. checks every kernel against the CPU reference (build/Release/backend_check);
+#   2. checks every kernel against the CPU reference (build/Release/backend_check), then runs the
+#      GPU test suite (test/gpu: the CUDA engine's logits against the float64 reference, graphs
+#      against eager steps, backend_check again) where .device/vitest.tar.xz was packed;
 #   3. runs the benchmark (bench/gpu-bench.ts), the prefill case again on the per-row attention
 #      kernel for comparison, the GPU's own limits (scripts/gpu_roofline.py), and the cold start
 #      from process start to first token on an 8B-shaped checkpoint read from disk;
 #   4. whole-model parity with transformers in bf16.
 # SKIP_TRAIN=1, SKIP_COLD=1 and SKIP_PARITY=1 leave steps out; NCU=1 adds a per-kernel profile of
-# batch-1 decode steps. Everything lands in $OUT: model.tar (the trained model), results.tgz (all logs and JSON) and the
-# key files, with summary.txt printed last.
+# batch-1 decode steps. Everything lands in $OUT: model.tar (the trained model), results.tgz (all
+# logs and JSON) and the key files, with summary.txt printed last.
 set -u
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT" /tmp/results
@@ -39,6 +41,12 @@ fi
 timeout 150 ./build/Release/backend_check > /tmp/results/backend-check.txt 2>&1
 stamp "backend_check exit $?: $(tail -1 /tmp/results/backend-check.txt)"
 grep -E "^time|FAIL|^sample" /tmp/results/backend-check.txt | tee -a /tmp/results/summary.txt
+if [ -f .device/vitest.tar.xz ]; then  # the GPU test suite (test/gpu), packed by scripts/pack-vitest.sh
+  tar -xJf .device/vitest.tar.xz
+  timeout 400 node node_modules/vitest/vitest.mjs run test/gpu > /tmp/results/test-gpu.txt 2>&1
+  stamp "test/gpu exit $?: $(grep -E '^ +Tests ' /tmp/results/test-gpu.txt | tail -1)"
+  grep -E "worst|FAIL|✗|×" /tmp/results/test-gpu.txt | head -20 | tee -a /tmp/results/summary.txt
+fi
 echo "linear checks and timings with the GEMV up to 8 rows (NODELLM_GEMV_MAX_ROWS=8):" | tee -a /tmp/results/summary.txt
 NODELLM_GEMV_MAX_ROWS=8 timeout 150 ./build/Release/backend_check 2>&1 | grep -E "^linear|^time linear" \
   | tee /tmp/results/backend-check-gemv8.txt | grep -E "FAIL|^time linear" | tee -a /tmp/results/summary.txt
@@ -80,7 +88,7 @@ if [ "${SKIP_PARITY:-0}" != 1 ]; then
   tail -6 /tmp/results/hf-parity.log | tee -a /tmp/results/summary.txt
 fi
 
-for f in backend-check.txt gpu-bench.json cold-start.json summary.txt; do cp "/tmp/results/$f" "$OUT/" 2>/dev/null; done
+for f in backend-check.txt test-gpu.txt gpu-bench.json cold-start.json summary.txt; do cp "/tmp/results/$f" "$OUT/" 2>/dev/null; done
 tar -C /tmp/results -czf "$OUT/results.tgz" .
 stamp "done"
 cat /tmp/results/summary.txt

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { ensureDefaultModel } from '../../lib/models/default-model.js';
 import type { RandomModelOptions } from '../../lib/models/random-model.js';
 import { LlamaReference } from '../reference/llama-f64.js';
+import { relativeError } from '../helpers/logit-error.js';
 import { drain, greedy, loadNativeEngine, seededInts, writeModel } from '../helpers/native-engine.js';
 
 const DECODE_STEPS = 32;
@@ -76,16 +77,6 @@ const variants: Variant[] = [
     },
   },
 ];
-
-function relativeError(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < want.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(got[i]! - want[i]!));
-    maxRef = Math.max(maxRef, Math.abs(want[i]!));
-  }
-  return maxDiff / maxRef;
-}
 
 function logSoftmax(logits: Float64Array): Float64Array {
   let max = -Infinity;

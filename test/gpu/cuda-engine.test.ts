@@ -1,0 +1,135 @@
+// The CUDA backend on a GPU (the device machine; see scripts/gpu-visit.sh). Everywhere else the
+// suite is skipped, and says why. It checks:
+//   - every kernel against the CPU reference (build/Release/backend_check, which prints one line
+//     per case and exits 1 if any fails);
+//   - the CUDA engine's logits against the independent float64 forward pass
+//     (test/reference/llama-f64.ts) of the same safetensors: prefill, then 32 greedy decode steps,
+//     four prompts batched and one alone (the one-row GEMV), on models that route through each
+//     attention kernel (head_dim 128 and 64: the bandwidth decode kernel and the tensor-core
+//     prefill kernel; head_dim 32: the per-row kernel), within bf16 rounding;
+//   - recorded CUDA graphs give exactly the logits of eager steps.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+
+import type { NativeEngine } from '../../lib/engine/native.js';
+import type { RandomModelOptions } from '../../lib/models/random-model.js';
+import { packageRoot } from '../../lib/package-root.js';
+import { relativeError } from '../helpers/logit-error.js';
+import { drain, greedy, loadNativeEngine, seededInts, writeModel } from '../helpers/native-engine.js';
+import { LlamaReference } from '../reference/llama-f64.js';
+
+const DECODE_STEPS = 32;
+// bf16 activations against float64 on 2-layer random models, whose near-uniform logits make the
+// relative error large: transformers' own bf16 is 6e-2 from its fp32 on the head_dim-128 model
+// (bench/RESULTS.md), nodellm 3.6e-2. A broken kernel gives errors of order 1.
+const WORST = 5e-2;
+const MEAN = 2e-2;
+
+const tiny = writeModel({ seed: 11, config: { vocab_size: 1000 } });
+const probe = await loadNativeEngine(tiny, { device: 'auto', maxModelLen: 64, numKvBlocks: 8 });
+const { backend, backendNote } = probe.stats();
+probe.close();
+const cuda = backend === 'cuda';
+if (!cuda) console.log(`test/gpu skipped: no usable CUDA GPU (${backendNote || 'this build has no CUDA backend'})`);
+
+const models: { name: string; model: RandomModelOptions }[] = [
+  {
+    name: 'head_dim 128, GQA 4, bf16',
+    model: { seed: 21, dtype: 'bfloat16', config: { vocab_size: 2000, hidden_size: 512, num_attention_heads: 4, num_key_value_heads: 1, head_dim: 128, intermediate_size: 768 } },
+  },
+  {
+    name: 'head_dim 64, GQA 1, fp16',
+    model: { seed: 22, dtype: 'float16', config: { vocab_size: 1500, hidden_size: 256, num_attention_heads: 4, num_key_value_heads: 4, head_dim: 64, intermediate_size: 512 } },
+  },
+  {
+    name: 'head_dim 32, GQA 2, bf16 (per-row attention kernel)',
+    model: { seed: 23, dtype: 'bfloat16', config: { vocab_size: 1200, hidden_size: 128, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 32, intermediate_size: 256 } },
+  },
+];
+
+async function cudaEngine(dir: string, enforceEager = false): Promise<NativeEngine> {
+  return loadNativeEngine(dir, { device: 'cuda', returnLogits: true, maxModelLen: 256, maxNumSeqs: 8, numKvBlocks: 64, enforceEager });
+}
+
+/** Greedy generation of each prompt; every sampled row's logits and the tokens, by request. */
+async function generate(engine: NativeEngine, prompts: number[][], vocab: number) {
+  prompts.forEach((p, i) => engine.addRequest(i + 1, Int32Array.from(p), greedy(DECODE_STEPS + 1)));
+  const logits = new Map<number, Float32Array[]>();
+  const tokens = new Map<number, number[]>();
+  await drain(engine, (r) => {
+    for (let row = 0; row < r.seqIds.length; row++) {
+      const id = r.seqIds[row]!;
+      logits.set(id, [...(logits.get(id) ?? []), r.logits!.slice(row * vocab, (row + 1) * vocab)]);
+      tokens.set(id, [...(tokens.get(id) ?? []), r.tokens[row]!]);
+    }
+  });
+  return prompts.map((_, i) => ({ logits: logits.get(i + 1)!, tokens: tokens.get(i + 1)! }));
+}
+
+describe.skipIf(!cuda)('CUDA backend on the GPU', () => {
+  it('every kernel matches the CPU reference (backend_check)', () => {
+    const binary = join(packageRoot(), 'build', 'Release', 'backend_check');
+    expect(existsSync(binary), `${binary} is built with the CUDA backend`).toBe(true);
+    const run = spawnSync(binary, [], { encoding: 'utf8', timeout: 600_000 });
+    const failing = run.stdout.split('\n').filter((l) => l.includes('FAIL'));
+    expect(failing, run.stdout.slice(-2000)).toEqual([]);
+    expect(run.stdout).toContain('PASS: 0 failing case(s)');
+    expect(run.status).toBe(0);
+  });
+
+  describe.each(models)('logits against the float64 reference: $name', ({ model }) => {
+    it('prefill + 32 greedy decode steps, four prompts batched and one alone, within bf16 rounding', async () => {
+      const dir = writeModel(model);
+      const reference = await LlamaReference.load(dir);
+      const vocab = reference.config.vocabSize;
+      const batched = [1, 9, 40, 130].map((n, i) => seededInts(300 + i, n, vocab));
+      const alone = [seededInts(400, 70, vocab)];
+      const errors: number[] = [];
+      for (const prompts of [batched, alone]) {
+        const engine = await cudaEngine(dir);
+        const results = await generate(engine, prompts, vocab);
+        engine.close();
+        for (const [i, prompt] of prompts.entries()) {
+          const { logits, tokens } = results[i]!;
+          expect(tokens).toHaveLength(DECODE_STEPS + 1);
+          // Teacher forcing on the engine's own tokens: one float64 pass gives every position.
+          const want = reference.forward([...prompt, ...tokens.slice(0, -1)]);
+          for (let step = 0; step <= DECODE_STEPS; step++)
+            errors.push(relativeError(logits[step]!, want[prompt.length - 1 + step]!));
+        }
+      }
+      const worst = Math.max(...errors);
+      const mean = errors.reduce((a, b) => a + b, 0) / errors.length;
+      console.log(`${JSON.stringify(model.config)}: worst ${worst.toExponential(2)}, mean ${mean.toExponential(2)}`);
+      expect(worst).toBeLessThan(WORST);
+      expect(mean).toBeLessThan(MEAN);
+    });
+  });
+
+  it('CUDA graphs replay exactly the logits of eager steps', async () => {
+    const dir = writeModel(models[0]!.model);
+    const prompts = [3, 17, 33, 64, 100].map((n, i) => seededInts(500 + i, n, 2000));
+    const graphed = await cudaEngine(dir, false);
+    const withGraphs = await generate(graphed, prompts, 2000);
+    graphed.close();
+    const eagerEngine = await cudaEngine(dir, true);
+    const eager = await generate(eagerEngine, prompts, 2000);
+    eagerEngine.close();
+    for (let i = 0; i < prompts.length; i++) {
+      expect(withGraphs[i]!.tokens).toEqual(eager[i]!.tokens);
+      for (let step = 0; step <= DECODE_STEPS; step++)
+        expect(Array.from(withGraphs[i]!.logits[step]!), `request ${i + 1} step ${step}`).toEqual(Array.from(eager[i]!.logits[step]!));
+    }
+  });
+});
+
+describe('device auto', () => {
+  it('uses CUDA where a GPU is usable, and otherwise the CPU with the reason', () => {
+    if (cuda) expect(backendNote).toBe('');
+    else expect(backend).toBe('cpu');
+    if (!cuda) expect(backendNote.length).toBeGreaterThan(0);
+  });
+});
