@@ -7,7 +7,6 @@
 // it: the weight stream starts while they finish. Products are summed in float32, per lane in
 // order along k, then across the warp.
 #include <cstdlib>
-#include <string>
 
 #include "kernels/chain.cuh"
 #include "kernels/common.cuh"
@@ -122,8 +121,6 @@ void launch(const Tensor& out, const Tensor& x, const Tensor& w, cudaStream_t st
     default: run(std::integral_constant<int, 8>{}); break;
   }
 }
-
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
 }  // namespace
 

@@ -81,8 +81,6 @@ __global__ void rmsnorm_vec_kernel(float* __restrict__ residual, int64_t residua
   }
 }
 
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
-
 // Launches the vectorised kernel where the shapes allow (16-bit output, 8-wide chunks, aligned
 // rows, at most 4 chunks a thread); false otherwise (then the general kernel runs).
 template <typename T, bool Add>

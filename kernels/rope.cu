@@ -92,8 +92,6 @@ __global__ void rope_kv_write_vec_kernel(T* __restrict__ q, int64_t q_stride, in
   }
 }
 
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
-
 template <typename T>
 __global__ void rope_kernel(T* q, int64_t q_stride, int64_t q_cols, T* k, int64_t k_stride, int64_t k_cols,
                             const int32_t* positions, const float* table, int head_dim) {
