@@ -1,11 +1,13 @@
 // Linear layers of a few rows (decode at small batch): out[m, n] = sum_k x[m, k] * W[n, k] for
-// m < rows <= 8, on CUDA cores. At one to a few rows a linear layer is a read of its weights, and
-// what counts is keeping the memory busy: each warp computes one output feature, its lanes read
-// the weight row in batches of kLoads 16-byte streaming loads, and the next batch is in flight
-// while the current one is multiplied. Launches are chained (kernels/chain.cuh), and since no
-// kernel writes weights, a warp issues its first batch before it waits for the kernels before
-// it: the weight stream starts while they finish. Products are summed in float32, per lane in
-// order along k, then across the warp.
+// up to 8 rows, on CUDA cores; the backend sends it one-row layers (gemv_max_rows()), where it
+// beats cuBLASLt on every Llama-3-8B shape (kernels/README.md). At one row a linear layer is a
+// read of its weights, and what counts is keeping the memory busy: one warp computes one output
+// feature (four warps share a long row), its lanes read the weight row in batches of kLoads
+// 16-byte streaming loads, and the next batch is in flight while the current one is multiplied.
+// Launches are chained (kernels/chain.cuh), and since no kernel writes weights, a warp issues its
+// first batch before it waits for the kernels before it: the weight stream starts while they
+// finish. Products are summed in float32, per lane in order along k, then across the warp (and
+// the warps of a row in a fixed order).
 #include <cstdlib>
 
 #include "kernels/chain.cuh"
