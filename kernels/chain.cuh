@@ -4,8 +4,9 @@
 // can start streaming its weights (which no kernel writes) before its input exists. The rule that
 // keeps this correct: a chained kernel calls wait_for_prior_kernels() before it touches any
 // memory that an earlier kernel writes or reads, and calls let_next_kernel_start() as early as
-// it likes. A decode step is a chain of ~10 kernels per layer; on a graph replay this hides most
-// of the gaps between them. Before sm_90 both calls compile to nothing and launches are plain.
+// it likes. A decode step is a chain of ~10 kernels per layer. Measured on an H200 (batch-1
+// decode of the Llama-3-8B shape, graphs on): 2% faster than plain launches (207.6 against 203.3
+// tok/s, NODELLM_PDL=0). Before sm_90 both calls compile to nothing and launches are plain.
 #pragma once
 #include <cuda_runtime.h>
 
