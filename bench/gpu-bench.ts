@@ -10,7 +10,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import type { NativeEngine } from '../lib/engine/native.js';
+import type { NativeEngine, NativeSamplingParams } from '../lib/engine/native.js';
 import { ensureDefaultModel } from '../lib/models/default-model.js';
 import { readModelConfig } from '../lib/models/hf-config.js';
 import { drain, greedy, loadNativeEngine, seededInts } from '../test/helpers/native-engine.js';
@@ -52,8 +52,8 @@ const kvGiB = (stats.numBlocks * stats.blockSize * 2 * 32 * 8 * 128 * 2) / 2 ** 
 console.log(`loaded in ${loadSeconds.toFixed(1)} s on ${stats.backend}: ${stats.numBlocks} KV blocks (${kvGiB.toFixed(1)} GiB)`);
 
 let id = 1;
-const add = (promptLen: number, newTokens: number) =>
-  engine.addRequest(id++, Int32Array.from(seededInts(id, promptLen, VOCAB)), greedy(newTokens));
+const add = (promptLen: number, newTokens: number, sampling: Partial<NativeSamplingParams> = {}) =>
+  engine.addRequest(id++, Int32Array.from(seededInts(id, promptLen, VOCAB)), greedy(newTokens, sampling));
 
 // --profile: only a short batch-1 decode (for ncu, which times every kernel it sees).
 if (args.includes('--profile')) {
@@ -140,8 +140,7 @@ const seeded8b = await seededCheck(engine, VOCAB);
 // benchmark_throughput samples.
 async function throughputTest(temperature: number) {
   const st = performance.now();
-  for (let i = 0; i < 1000; i++)
-    engine.addRequest(id++, Int32Array.from(seededInts(id, 256, VOCAB)), greedy(256, { temperature }));
+  for (let i = 0; i < 1000; i++) add(256, 256, { temperature });
   const run = await timeSteps(engine);
   const seconds = (run.stepTimes.at(-1)! - st) / 1000;
   return {

@@ -443,7 +443,6 @@ void paged_attention(const Tensor& out, const Tensor& q, const Tensor& k_cache, 
       default: fail("paged_attention: head_dim ", batch.head_dim, " is not supported (8, 16, 32, 64, 128, 256)");
     }
   });
-  check_launch("paged_attention");
 }
 
 }  // namespace nodellm::kernels

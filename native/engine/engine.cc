@@ -45,8 +45,7 @@ LLMEngine::LLMEngine(const EngineConfig& config)
                        backend_->memory_info(&free_bytes, &total_bytes);
   int num_blocks = config_.num_blocks;
   if (profile) {
-    num_blocks = (config_.max_num_batched_tokens + config_.block_size - 1) / config_.block_size +
-                 config_.max_num_seqs + 1;
+    num_blocks = profiling_blocks();
   } else if (num_blocks == 0) {
     const int64_t bytes = config_.kv_cache_bytes > 0 ? config_.kv_cache_bytes : 1ll << 30;
     num_blocks = static_cast<int>(std::min<int64_t>(bytes / kv_bytes_per_block(), 1 << 30));
@@ -73,9 +72,13 @@ LLMEngine::LLMEngine(const EngineConfig& config)
 }
 
 int64_t LLMEngine::kv_bytes_per_block() const {
-  // K and V, every layer.
-  return 2ll * config_.model.num_hidden_layers * config_.model.kv_dim() *
-         static_cast<int64_t>(dtype_size(model_->activation_dtype())) * config_.block_size;
+  return ModelRunner::kv_block_bytes(config_.model, model_->activation_dtype(), config_.block_size);
+}
+
+// Blocks the profiling step needs: its max_num_batched_tokens prompt tokens over up to
+// max_num_seqs sequences, each sequence's last block partly filled, and the padding block.
+int LLMEngine::profiling_blocks() const {
+  return (config_.max_num_batched_tokens + config_.block_size - 1) / config_.block_size + config_.max_num_seqs + 1;
 }
 
 // vLLM's way of sizing the KV cache: run the largest step the scheduler can form
@@ -85,7 +88,7 @@ int64_t LLMEngine::kv_bytes_per_block() const {
 // same GPU counts as used, as it does in vLLM.
 int LLMEngine::profile_kv_blocks() {
   const int bs = config_.block_size;
-  BlockManager blocks((config_.max_num_batched_tokens + bs - 1) / bs + config_.max_num_seqs + 1, bs);
+  BlockManager blocks(profiling_blocks(), bs);
   const int seqs = std::min(config_.max_num_seqs, config_.max_num_batched_tokens);
   std::vector<std::unique_ptr<Sequence>> owned;
   SchedulerOutput step;

@@ -78,6 +78,7 @@ class LLMEngine {
  private:
   FinishReason finish_reason(const Sequence& seq) const;
   int64_t kv_bytes_per_block() const;
+  int profiling_blocks() const;
   int profile_kv_blocks();
 
   EngineConfig config_;

@@ -72,10 +72,12 @@ void ModelRunner::resize_kv_cache(int num_blocks) {
   alloc_kv_cache();
 }
 
+int64_t ModelRunner::kv_block_bytes(const ModelConfig& c, DType dtype, int block_size) {
+  return 2ll * c.num_hidden_layers * c.kv_dim() * static_cast<int64_t>(dtype_size(dtype)) * block_size;
+}
+
 int64_t ModelRunner::kv_cache_bytes() const {
-  const ModelConfig& c = model_.config();
-  return 2ll * c.num_hidden_layers * (config_.num_blocks + 1) * config_.block_size * c.kv_dim() *
-         static_cast<int64_t>(dtype_size(model_.activation_dtype()));
+  return (config_.num_blocks + 1) * kv_block_bytes(model_.config(), model_.activation_dtype(), config_.block_size);
 }
 
 ModelRunner::~ModelRunner() {

@@ -57,6 +57,8 @@ class ModelRunner {
   void resize_kv_cache(int num_blocks);
   // Bytes of the KV cache (every layer's K and V, the padding block included).
   int64_t kv_cache_bytes() const;
+  // Bytes of one KV block of block_size tokens: K and V of every layer in the activation dtype.
+  static int64_t kv_block_bytes(const ModelConfig& c, DType dtype, int block_size);
 
  private:
   struct Staging;  // backend tensors for step inputs, sized for the largest step
