@@ -19,6 +19,18 @@ __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) { re
 template <>
 __device__ __forceinline__ __half from_float<__half>(float x) { return __float2half(x); }
 
+// silu(g) * u, the gated MLP's activation (silu_mul and the GEMV that forms it on the fly).
+__device__ __forceinline__ float silu_mul_value(float g, float u) { return g / (1.0f + __expf(-g)) * u; }
+
+// RoPE of one pair (x1 from the first half of a head, x2 from the second, neox style), its
+// roundings spelled out so that every kernel that rotates gets the same bits (rope.cu and the
+// qkv GEMV's epilogue); left to itself the compiler contracts the two products differently in
+// different kernels.
+__device__ __forceinline__ void rotate_pair(float x1, float x2, float c, float s, float& r1, float& r2) {
+  r1 = __fmaf_rn(x1, c, -__fmul_rn(x2, s));
+  r2 = __fmaf_rn(x2, c, __fmul_rn(x1, s));
+}
+
 __device__ __forceinline__ float warp_sum(float v) {
   for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
   return v;

@@ -63,7 +63,7 @@ __global__ void silu_mul_kernel(T* out, int64_t out_stride, const T* gate_up, in
   const int64_t r = i / cols, c = i % cols;
   const float g = to_float(gate_up[r * in_stride + c]);
   const float u = to_float(gate_up[r * in_stride + cols + c]);
-  out[r * out_stride + c] = from_float<T>(g / (1.0f + __expf(-g)) * u);
+  out[r * out_stride + c] = from_float<T>(silu_mul_value(g, u));
 }
 
 template <typename T>

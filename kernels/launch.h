@@ -57,6 +57,15 @@ constexpr int kDefaultGemvMaxRows = 1;
 int gemv_max_rows();
 bool gemv_applies(const Tensor& out, const Tensor& x, const Tensor& weight);
 void gemv(const Tensor& out, const Tensor& x, const Tensor& weight, cudaStream_t stream);
+// One-row GEMVs that go on to the layer's next step (kernels/gemv_epilogues.cu), with the bits
+// of the unfused kernels: act = silu(gate) * up of x @ W^T (+ bias), W = [gate; up]; and qkv =
+// x @ W^T (+ bias) with RoPE applied to q and k and k, v written to the cache (rope_kv_write).
+bool gemv_silu_mul_applies(const Tensor& act, const Tensor& x, const Tensor& w, const Tensor* bias);
+void gemv_silu_mul(const Tensor& act, const Tensor& x, const Tensor& w, const Tensor* bias, cudaStream_t stream);
+bool gemv_rope_kv_write_applies(const Tensor& qkv, const Tensor& x, const Tensor& w, const Tensor* bias,
+                                const RopeKvWrite& r);
+void gemv_rope_kv_write(const Tensor& qkv, const Tensor& x, const Tensor& w, const Tensor* bias, const RopeKvWrite& r,
+                        cudaStream_t stream);
 void silu_mul(const Tensor& out, const Tensor& gate_up, cudaStream_t stream);
 void gather_rows(const Tensor& out, const Tensor& x, const Tensor& rows, cudaStream_t stream);
 // penalty_counts: [rows, vocab] int32, all zero (and left zero); work: [rows, vocab] float32.

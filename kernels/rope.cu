@@ -18,9 +18,10 @@ __device__ void rotate(T* x, int64_t cols, const float* table, int head_dim) {
     const int head = i / half, j = i % half;
     T* h = x + head * head_dim;
     const float c = table[j], s = table[half + j];
-    const float x1 = to_float(h[j]), x2 = to_float(h[j + half]);
-    h[j] = from_float<T>(x1 * c - x2 * s);
-    h[j + half] = from_float<T>(x2 * c + x1 * s);
+    float r1, r2;
+    rotate_pair(to_float(h[j]), to_float(h[j + half]), c, s, r1, r2);
+    h[j] = from_float<T>(r1);
+    h[j + half] = from_float<T>(r2);
   }
 }
 
@@ -79,9 +80,10 @@ __global__ void rope_kv_write_vec_kernel(T* __restrict__ q, int64_t q_stride, in
     T* h = reinterpret_cast<T*>(&hi);
 #pragma unroll
     for (int e = 0; e < 8; ++e) {
-      const float x1 = to_float(l[e]), x2 = to_float(h[e]);
-      l[e] = from_float<T>(x1 * cs[e] - x2 * sn[e]);
-      h[e] = from_float<T>(x2 * cs[e] + x1 * sn[e]);
+      float r1, r2;
+      rotate_pair(to_float(l[e]), to_float(h[e]), cs[e], sn[e], r1, r2);
+      l[e] = from_float<T>(r1);
+      h[e] = from_float<T>(r2);
     }
     *reinterpret_cast<uint4*>(x + at) = lo;
     *reinterpret_cast<uint4*>(x + at + half) = hi;

@@ -29,6 +29,18 @@ struct AttentionBatch {
   float scale = 1.0f;
 };
 
+// Where rope_kv_write() puts a step's keys and values, for the projection that ends with it.
+struct RopeKvWrite {
+  Tensor positions;     // I32 [rows]
+  Tensor cos_sin;       // F32 [max_pos, head_dim]: cos | sin of each position's angles
+  int head_dim = 0;
+  int q_heads = 0;
+  int kv_heads = 0;
+  Tensor k_cache;       // [num_blocks * block_size, kv_heads * head_dim]
+  Tensor v_cache;
+  Tensor slot_mapping;  // I32 [rows]
+};
+
 // Sampling parameters of each row of logits (one row per sequence that samples this step).
 struct SamplingBatch {
   int num_rows = 0;
@@ -127,11 +139,26 @@ class Backend {
     rope(q, k, positions, cos_sin, head_dim);
     kv_write(k, v, k_cache, v_cache, slot_mapping);
   }
+  // qkv = x @ W^T (+ bias), then rope_kv_write() of its q, k and v column slices; a backend may
+  // fuse the two (the CUDA backend does at one row).
+  virtual void linear_rope_kv_write(const Tensor& qkv, const Tensor& x, const LinearWeight& weight,
+                                    const Tensor* bias, const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const RopeKvWrite& r) {
+    linear(qkv, x, weight, bias);
+    rope_kv_write(q, k, v, r.positions, r.cos_sin, r.head_dim, r.k_cache, r.v_cache, r.slot_mapping);
+  }
   // Causal attention of each sequence's new query rows over its whole cached context.
   virtual void paged_attention(const Tensor& out, const Tensor& q, const Tensor& k_cache,
                                const Tensor& v_cache, const AttentionBatch& batch) = 0;
   // out = silu(gate) * up, where gate_up = [gate | up] along columns.
   virtual void silu_mul(const Tensor& out, const Tensor& gate_up) = 0;
+  // act = silu(gate) * up of gate_up = x @ W^T (+ bias) = [gate | up]; a backend may fuse the two
+  // and leave gate_up (scratch) unwritten (the CUDA backend does at one row).
+  virtual void linear_silu_mul(const Tensor& act, const Tensor& x, const LinearWeight& weight, const Tensor* bias,
+                               const Tensor& gate_up) {
+    linear(gate_up, x, weight, bias);
+    silu_mul(act, gate_up);
+  }
   // out[i] = x[rows[i]]
   virtual void gather_rows(const Tensor& out, const Tensor& x, const Tensor& rows) = 0;
 

@@ -166,14 +166,13 @@ void LlamaModel::forward(const ForwardInputs& in, const Activations& a,
     } else {
       backend_.add_rmsnorm(residual, proj, normed, l.input_norm, c.rms_norm_eps);
     }
-    backend_.linear(qkv, normed, l.qkv, optional(l.qkv_bias));
-    backend_.rope_kv_write(q, k, v, in.positions, rope_table_, c.head_dim, caches[i].k, caches[i].v,
-                           in.slot_mapping);
+    const RopeKvWrite rope{in.positions, rope_table_, c.head_dim, c.num_attention_heads, c.num_key_value_heads,
+                           caches[i].k, caches[i].v, in.slot_mapping};
+    backend_.linear_rope_kv_write(qkv, normed, l.qkv, optional(l.qkv_bias), q, k, v, rope);
     backend_.paged_attention(attn, q, caches[i].k, caches[i].v, in.attention);
     backend_.linear(proj, attn, l.o, optional(l.o_bias));
     backend_.add_rmsnorm(residual, proj, normed, l.post_norm, c.rms_norm_eps);
-    backend_.linear(gate_up, normed, l.gate_up, optional(l.gate_up_bias));
-    backend_.silu_mul(act, gate_up);
+    backend_.linear_silu_mul(act, normed, l.gate_up, optional(l.gate_up_bias), gate_up);
     backend_.linear(proj, act, l.down, optional(l.down_bias));
   }
   backend_.add_rmsnorm(residual, proj, normed, final_norm_, c.rms_norm_eps);

@@ -142,6 +142,138 @@ void check_elementwise(Backend& cpu, Backend& gpu, DType dt, int64_t rows, int64
   report("gather_rows " + std::to_string(rows_idx.size()) + "x" + std::to_string(cols), dt, rel_error(read(gpu, g.gpu), read(cpu, g.cpu)));
 }
 
+// The one-row GEMV epilogues (kernels/gemv_epilogues.cu) against the unfused kernels on the same
+// GPU, which the checks above hold to the CPU reference: the bits must be equal.
+bool same_bits(Backend& gpu, const Tensor& a, const Tensor& b) {
+  const std::vector<float> x = read(gpu, a), y = read(gpu, b);
+  return std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;
+}
+
+void report_same(const std::string& name, DType dtype, bool same) {
+  if (!same) ++failures;
+  std::printf("%-58s %-8s %s\n", name.c_str(), dtype_name(dtype), same ? "same bits as unfused ok" : "differs from unfused FAIL");
+}
+
+Tensor upload_randn(Backend& gpu, DType dt, int64_t rows, int64_t cols, float scale) {
+  Tensor t = gpu.alloc(dt, rows, cols);
+  const std::vector<float> v = randn(rows * cols, scale);
+  gpu.upload(t, v.data(), DType::F32);
+  return t;
+}
+
+void check_gemv_silu_mul(Backend& gpu, DType dt, int64_t k, int64_t n, bool with_bias) {
+  const Tensor x = upload_randn(gpu, dt, 1, k, 1.0f), bias = upload_randn(gpu, dt, 1, 2 * n, 0.5f);
+  const LinearWeight w = gpu.prepare_linear(upload_randn(gpu, dt, 2 * n, k, 1.0f / std::sqrt(static_cast<float>(k))));
+  const Tensor gate_up = gpu.alloc(dt, 1, 2 * n), want = gpu.alloc(dt, 1, n), got = gpu.alloc(dt, 1, n);
+  const Tensor* b = with_bias ? &bias : nullptr;
+  gpu.linear(gate_up, x, w, b);
+  gpu.silu_mul(want, gate_up);
+  gpu.linear_silu_mul(got, x, w, b, gate_up);
+  report_same("linear_silu_mul " + std::to_string(k) + " -> 2x" + std::to_string(n) + (with_bias ? " +bias" : ""), dt,
+              same_bits(gpu, got, want));
+}
+
+void check_gemv_rope_kv_write(Backend& gpu, DType dt, int64_t k, int q_heads, int kv_heads, int head_dim, bool with_bias) {
+  const int64_t q_cols = int64_t{q_heads} * head_dim, kv_cols = int64_t{kv_heads} * head_dim, n = q_cols + 2 * kv_cols;
+  const int64_t slots = 48, max_pos = 64;
+  const Tensor x = upload_randn(gpu, dt, 1, k, 1.0f), bias = upload_randn(gpu, dt, 1, n, 0.5f);
+  const LinearWeight w = gpu.prepare_linear(upload_randn(gpu, dt, n, k, 1.0f / std::sqrt(static_cast<float>(k))));
+  const Tensor* b = with_bias ? &bias : nullptr;
+  const Tensor table = upload_randn(gpu, DType::F32, max_pos, head_dim, 1.0f);
+  const std::vector<int32_t> position{37}, slot{29};
+  const Tensor pos = gpu.alloc(DType::I32, 1, 1), slot_t = gpu.alloc(DType::I32, 1, 1);
+  gpu.upload(pos, position.data(), DType::I32);
+  gpu.upload(slot_t, slot.data(), DType::I32);
+  const std::vector<float> k_start = randn(slots * kv_cols), v_start = randn(slots * kv_cols);
+  struct Side { Tensor qkv, k_cache, v_cache; } want, got;
+  for (Side* side : {&want, &got}) {
+    side->qkv = gpu.alloc(dt, 1, n);
+    side->k_cache = gpu.alloc(dt, slots, kv_cols);
+    side->v_cache = gpu.alloc(dt, slots, kv_cols);
+    gpu.upload(side->k_cache, k_start.data(), DType::F32);
+    gpu.upload(side->v_cache, v_start.data(), DType::F32);
+  }
+  auto views = [&](const Tensor& qkv) {
+    return std::tuple{qkv.col_slice(0, q_cols), qkv.col_slice(q_cols, kv_cols), qkv.col_slice(q_cols + kv_cols, kv_cols)};
+  };
+  {
+    auto [q, kk, v] = views(want.qkv);
+    gpu.linear(want.qkv, x, w, b);
+    gpu.rope_kv_write(q, kk, v, pos, table, head_dim, want.k_cache, want.v_cache, slot_t);
+  }
+  {
+    auto [q, kk, v] = views(got.qkv);
+    const RopeKvWrite r{pos, table, head_dim, q_heads, kv_heads, got.k_cache, got.v_cache, slot_t};
+    gpu.linear_rope_kv_write(got.qkv, x, w, b, q, kk, v, r);
+  }
+  const bool same = same_bits(gpu, got.qkv, want.qkv) && same_bits(gpu, got.k_cache, want.k_cache) &&
+                    same_bits(gpu, got.v_cache, want.v_cache);
+  report_same("linear_rope_kv_write " + std::to_string(k) + " -> " + std::to_string(q_heads) + "q " +
+                  std::to_string(kv_heads) + "kv x " + std::to_string(head_dim) + (with_bias ? " +bias" : ""),
+              dt, same);
+}
+
+// Times a batch-1 layer's projections with and without their epilogues on Llama-3-8B's shapes:
+// qkv then RoPE + KV write, o, gate_up then SiLU·mul, down, cycling over enough weight copies to
+// leave L2 (the norms and attention are left out).
+void time_layer_epilogues(Backend& gpu) {
+  const int64_t hidden = 4096, inter = 14336, head_dim = 128, q_heads = 32, kv_heads = 8;
+  const int64_t n_qkv = (q_heads + 2 * kv_heads) * head_dim, kv_cols = kv_heads * head_dim;
+  const int copies = 4;
+  auto weight = [&](int64_t rows, int64_t cols, int seed) {
+    Tensor t = gpu.alloc(DType::BF16, rows, cols);
+    gpu.fill_random(t, seed, 0.02f, 0.0f);
+    return gpu.prepare_linear(t);
+  };
+  struct Layer { LinearWeight qkv, o, gate_up, down; };
+  std::vector<Layer> layers;
+  for (int c = 0; c < copies; ++c)
+    layers.push_back({weight(n_qkv, hidden, 100 + c), weight(hidden, hidden, 200 + c), weight(2 * inter, hidden, 300 + c),
+                      weight(hidden, inter, 400 + c)});
+  const Tensor x = gpu.alloc(DType::BF16, 1, hidden), qkv = gpu.alloc(DType::BF16, 1, n_qkv),
+               proj = gpu.alloc(DType::BF16, 1, hidden), gate_up = gpu.alloc(DType::BF16, 1, 2 * inter),
+               act = gpu.alloc(DType::BF16, 1, inter), table = gpu.alloc(DType::F32, 64, head_dim),
+               k_cache = gpu.alloc(DType::BF16, 64, kv_cols), v_cache = gpu.alloc(DType::BF16, 64, kv_cols),
+               pos = gpu.alloc(DType::I32, 1, 1), slot = gpu.alloc(DType::I32, 1, 1);
+  gpu.fill_random(x, 8, 1.0f, 0.0f);
+  gpu.fill_random(act, 9, 1.0f, 0.0f);
+  gpu.fill_random(table, 10, 1.0f, 0.0f);
+  const int32_t three = 3;
+  gpu.upload(pos, &three, DType::I32);
+  gpu.upload(slot, &three, DType::I32);
+  const Tensor q = qkv.col_slice(0, q_heads * head_dim), k = qkv.col_slice(q_heads * head_dim, kv_cols),
+               v = qkv.col_slice(q_heads * head_dim + kv_cols, kv_cols);
+  const RopeKvWrite r{pos, table, static_cast<int>(head_dim), static_cast<int>(q_heads), static_cast<int>(kv_heads),
+                      k_cache, v_cache, slot};
+  for (bool fused : {false, true}) {
+    std::vector<double> us;
+    for (int i = 0; i < 9; ++i) {
+      gpu.synchronize();
+      const auto t0 = std::chrono::steady_clock::now();
+      for (const Layer& l : layers) {
+        if (fused) {
+          gpu.linear_rope_kv_write(qkv, x, l.qkv, nullptr, q, k, v, r);
+          gpu.linear(proj, x, l.o, nullptr);
+          gpu.linear_silu_mul(act, x, l.gate_up, nullptr, gate_up);
+        } else {
+          gpu.linear(qkv, x, l.qkv, nullptr);
+          gpu.rope_kv_write(q, k, v, pos, table, static_cast<int>(head_dim), k_cache, v_cache, slot);
+          gpu.linear(proj, x, l.o, nullptr);
+          gpu.linear(gate_up, x, l.gate_up, nullptr);
+          gpu.silu_mul(act, gate_up);
+        }
+        gpu.linear(proj, act, l.down, nullptr);
+      }
+      gpu.synchronize();
+      us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / copies);
+    }
+    std::sort(us.begin(), us.end());
+    const double bytes = 2.0 * hidden * (n_qkv + hidden + 3 * inter), median = us[us.size() / 2];
+    std::printf("time batch-1 layer projections, %-24s %8.1f us  %6.0f GB/s of weights\n",
+                fused ? "with epilogues" : "then rope, silu kernels", median, bytes / median / 1e3);
+  }
+}
+
 // RoPE, KV write and paged attention over a scattered block table, for several sequences mixing
 // decode rows and prefill chunks.
 void check_attention(Backend& cpu, Backend& gpu, DType dt, int heads, int kv_heads, int head_dim, int block_size,
@@ -398,6 +530,19 @@ int main(int argc, char** argv) {
     check_attention(*cpu, gpu, dt, 8, 1, 128, 32, {77, 300}, {77, 129});
   }
   if (!time_only) {
+    // One-row GEMV epilogues: Llama-3-8B's shapes, rows over 2 warps (8192 columns), odd sizes,
+    // biases, fp16, and a row over 4 warps (14336 columns), which takes the unfused kernels.
+    for (auto [k, n, b] : std::vector<std::tuple<int, int, bool>>{
+             {4096, 14336, false}, {8192, 1000, true}, {2056, 300, true}, {16, 24, false}, {14336, 512, false}}) {
+      check_gemv_silu_mul(gpu, DType::BF16, k, n, b);
+    }
+    check_gemv_silu_mul(gpu, DType::F16, 4096, 1000, true);
+    check_gemv_rope_kv_write(gpu, DType::BF16, 4096, 32, 8, 128, false);
+    check_gemv_rope_kv_write(gpu, DType::BF16, 2048, 16, 2, 64, true);
+    check_gemv_rope_kv_write(gpu, DType::BF16, 8192, 8, 8, 128, false);
+    check_gemv_rope_kv_write(gpu, DType::BF16, 256, 4, 1, 256, true);
+    check_gemv_rope_kv_write(gpu, DType::BF16, 14336, 8, 2, 128, false);
+    check_gemv_rope_kv_write(gpu, DType::F16, 4096, 32, 8, 128, true);
     check_attention(*cpu, gpu, DType::F16, 32, 8, 128, 16, {600, 90, 40}, {600, 33, 1});
     check_attention(*cpu, gpu, DType::F16, 8, 2, 64, 8, {100}, {100});
     check_attention(*cpu, gpu, DType::F16, 48, 8, 128, 16, {700, 33}, {1, 1});  // GQA 6: a partial pass
@@ -411,6 +556,7 @@ int main(int argc, char** argv) {
     time_linear(gpu, rows, 14336, 4096, DType::BF16, "14336 -> 4096 (down)");
     time_linear(gpu, rows, 4096, 128256, DType::F32, "4096 -> 128256 (lm_head, f32)");
   }
+  time_layer_epilogues(gpu);
   time_attention(gpu, 64, 4096, 1, "decode 64 seqs x 4096 context");
   time_attention(gpu, 1, 4096, 1, "decode 1 seq x 4096 context");
   time_attention(gpu, 4, 2048, 2048, "prefill 4 x 2048 (one layer)");

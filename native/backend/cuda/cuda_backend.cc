@@ -236,12 +236,32 @@ void CudaBackend::rope_kv_write(const Tensor& q, const Tensor& k, const Tensor& 
   kernels::rope_kv_write(q, k, v, positions, cos_sin, head_dim, k_cache, v_cache, slot_mapping, stream_);
 }
 
+void CudaBackend::linear_rope_kv_write(const Tensor& qkv, const Tensor& x, const LinearWeight& weight,
+                                       const Tensor* bias, const Tensor& q, const Tensor& k, const Tensor& v,
+                                       const RopeKvWrite& r) {
+  // One row: the GEMV rotates and writes the cache itself (kernels/gemv_epilogues.cu).
+  if (kernels::gemv_rope_kv_write_applies(qkv, x, weight.data, bias, r)) {
+    kernels::gemv_rope_kv_write(qkv, x, weight.data, bias, r, stream_);
+    return;
+  }
+  Backend::linear_rope_kv_write(qkv, x, weight, bias, q, k, v, r);
+}
+
 void CudaBackend::paged_attention(const Tensor& out, const Tensor& q, const Tensor& k_cache,
                                   const Tensor& v_cache, const AttentionBatch& batch) {
   kernels::paged_attention(out, q, k_cache, v_cache, batch, attention_scratch_, stream_);
 }
 
 void CudaBackend::silu_mul(const Tensor& out, const Tensor& gate_up) { kernels::silu_mul(out, gate_up, stream_); }
+
+void CudaBackend::linear_silu_mul(const Tensor& act, const Tensor& x, const LinearWeight& weight, const Tensor* bias,
+                                  const Tensor& gate_up) {
+  if (kernels::gemv_silu_mul_applies(act, x, weight.data, bias)) {
+    kernels::gemv_silu_mul(act, x, weight.data, bias, stream_);
+    return;
+  }
+  Backend::linear_silu_mul(act, x, weight, bias, gate_up);
+}
 
 void CudaBackend::gather_rows(const Tensor& out, const Tensor& x, const Tensor& rows) {
   kernels::gather_rows(out, x, rows, stream_);

@@ -49,9 +49,13 @@ class CudaBackend final : public Backend {
   void rope_kv_write(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& positions,
                      const Tensor& cos_sin, int head_dim, const Tensor& k_cache, const Tensor& v_cache,
                      const Tensor& slot_mapping) override;
+  void linear_rope_kv_write(const Tensor& qkv, const Tensor& x, const LinearWeight& weight, const Tensor* bias,
+                            const Tensor& q, const Tensor& k, const Tensor& v, const RopeKvWrite& r) override;
   void paged_attention(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                        const AttentionBatch& batch) override;
   void silu_mul(const Tensor& out, const Tensor& gate_up) override;
+  void linear_silu_mul(const Tensor& act, const Tensor& x, const LinearWeight& weight, const Tensor* bias,
+                       const Tensor& gate_up) override;
   void gather_rows(const Tensor& out, const Tensor& x, const Tensor& rows) override;
   void sample(const Tensor& logits, const SamplingBatch& batch, const SamplerOutput& out) override;
   void logprobs(const Tensor& logits, const Tensor& targets, int k, const Tensor& target_logprobs,
