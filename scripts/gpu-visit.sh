@@ -11,9 +11,13 @@
 #      kernel for comparison, the GPU's own limits (scripts/gpu_roofline.py), and the cold start
 #      from process start to first token on an 8B-shaped checkpoint read from disk;
 #   4. whole-model parity with transformers in bf16.
-# SKIP_TRAIN=1, SKIP_COLD=1 and SKIP_PARITY=1 leave steps out; NCU=1 adds a per-kernel profile of
-# batch-1 decode steps. Everything lands in $OUT: model.tar (the trained model), results.tgz (all
-# logs and JSON) and the key files, with summary.txt printed last.
+# Settings: SKIP_TRAIN=1, SKIP_COLD=1, SKIP_PARITY=1 and SKIP_BENCH=1 (the full benchmark) leave
+# steps out; COMPARE=1 adds comparisons with settings already measured (one-row GEMVs in batches
+# of 2 loads, the GEMV up to 8 rows, cuBLASLt alone, the simt attention kernels); NCU=1 adds a
+# per-kernel profile of batch-1 decode steps; ROUNDS=n repeats the batch-1 comparisons n times,
+# interleaved, and SETTINGS names them (NODELLM_DEFAULTS=1 for the defaults). Everything lands in
+# $OUT: model.tar (the trained model), results.tgz (all logs and JSON) and the key files, with
+# summary.txt printed last.
 set -u
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT" /tmp/results
@@ -47,23 +51,37 @@ if [ -f .device/vitest.tar.xz ]; then  # the GPU test suite (test/gpu), packed b
   stamp "test/gpu exit $?: $(grep -E '^ +Tests ' /tmp/results/test-gpu.txt | tail -1)"
   grep -E "worst|FAIL|✗|×" /tmp/results/test-gpu.txt | head -20 | tee -a /tmp/results/summary.txt
 fi
-echo "linear checks and timings with the GEMV up to 8 rows (NODELLM_GEMV_MAX_ROWS=8):" | tee -a /tmp/results/summary.txt
-NODELLM_GEMV_MAX_ROWS=8 timeout 150 ./build/Release/backend_check 2>&1 | grep -E "^linear|^time linear" \
-  | tee /tmp/results/backend-check-gemv8.txt | grep -E "FAIL|^time linear" | tee -a /tmp/results/summary.txt
-echo "linear timings on cuBLASLt alone (NODELLM_GEMV_MAX_ROWS=0):" | tee -a /tmp/results/summary.txt
-NODELLM_GEMV_MAX_ROWS=0 timeout 90 ./build/Release/backend_check --time-only 2>&1 | grep "^time linear" \
-  | tee /tmp/results/backend-check-cublas-linear.txt | tee -a /tmp/results/summary.txt
-echo "the same timings on the per-row (simt) decode kernel:" | tee -a /tmp/results/summary.txt
-NODELLM_DECODE_ATTENTION=simt timeout 60 ./build/Release/backend_check --time-only 2>&1 | grep "^time decode" \
-  | tee /tmp/results/backend-check-simt-decode.txt | tee -a /tmp/results/summary.txt
+if [ "${COMPARE:-0}" = 1 ]; then  # comparisons with settings already measured (bench/RESULTS.md)
+  echo "every check, and the one-row timings, with one-row GEMVs in batches of 2 loads (NODELLM_GEMV_LOADS=2):" \
+    | tee -a /tmp/results/summary.txt
+  NODELLM_GEMV_LOADS=2 timeout 150 ./build/Release/backend_check 2>&1 | tee /tmp/results/backend-check-loads2.txt \
+    | grep -E "FAIL|failing case|^time linear 1 |^time batch-1" | tee -a /tmp/results/summary.txt
+  echo "linear checks and timings with the GEMV up to 8 rows (NODELLM_GEMV_MAX_ROWS=8):" | tee -a /tmp/results/summary.txt
+  NODELLM_GEMV_MAX_ROWS=8 timeout 150 ./build/Release/backend_check 2>&1 | grep -E "^linear|^time linear" \
+    | tee /tmp/results/backend-check-gemv8.txt | grep -E "FAIL|^time linear" | tee -a /tmp/results/summary.txt
+  echo "linear timings on cuBLASLt alone (NODELLM_GEMV_MAX_ROWS=0):" | tee -a /tmp/results/summary.txt
+  NODELLM_GEMV_MAX_ROWS=0 timeout 90 ./build/Release/backend_check --time-only 2>&1 | grep "^time linear" \
+    | tee /tmp/results/backend-check-cublas-linear.txt | tee -a /tmp/results/summary.txt
+  echo "the same timings on the per-row (simt) decode kernel:" | tee -a /tmp/results/summary.txt
+  NODELLM_DECODE_ATTENTION=simt timeout 60 ./build/Release/backend_check --time-only 2>&1 | grep "^time decode" \
+    | tee /tmp/results/backend-check-simt-decode.txt | tee -a /tmp/results/summary.txt
+fi
 
-timeout 240 node .device/js/bench/gpu-bench.js --out /tmp/results/gpu-bench.json > /tmp/results/gpu-bench.log 2>&1
-stamp "gpu-bench exit $?"
-tail -10 /tmp/results/gpu-bench.log | tee -a /tmp/results/summary.txt
-NODELLM_PREFILL_ATTENTION=simt timeout 60 node .device/js/bench/gpu-bench.js --only-prefill \
+if [ "${SKIP_BENCH:-0}" != 1 ]; then
+  timeout 240 node .device/js/bench/gpu-bench.js --out /tmp/results/gpu-bench.json > /tmp/results/gpu-bench.log 2>&1
+  stamp "gpu-bench exit $?"
+  tail -10 /tmp/results/gpu-bench.log | tee -a /tmp/results/summary.txt
+fi
+[ "${COMPARE:-0}" = 1 ] && NODELLM_PREFILL_ATTENTION=simt timeout 60 node .device/js/bench/gpu-bench.js --only-prefill \
   --out /tmp/results/gpu-bench-prefill-simt.json 2>&1 | tail -1 | tee -a /tmp/results/summary.txt
-for setting in NODELLM_GEMV_MAX_ROWS=0 NODELLM_PDL=0; do
-  env $setting timeout 90 node .device/js/bench/gpu-bench.js --only-batch1 2>&1 | tail -1 | sed "s/^/[$setting] /" | tee -a /tmp/results/summary.txt
+# Batch-1 decode with each setting, interleaved over ROUNDS rounds (runs drift by a few percent):
+# the defaults, then each change alone.
+for round in $(seq "${ROUNDS:-1}"); do
+  for setting in ${SETTINGS:-NODELLM_DEFAULTS=1 NODELLM_GEMV_MAX_ROWS=0 NODELLM_PDL=0 NODELLM_GEMV_EPILOGUES=0 \
+                 NODELLM_GEMV_LOADS=8 NODELLM_GEMV_LOADS=2}; do
+    env $setting timeout 90 node .device/js/bench/gpu-bench.js --only-batch1 2>&1 | tail -1 \
+      | sed "s/^/[round $round, $setting] /" | tee -a /tmp/results/summary.txt
+  done
 done
 if [ "${NCU:-0}" = 1 ]; then  # per-kernel times of 17 batch-1 decode steps (ncu serialises kernels)
   timeout 240 ncu --clock-control none --metrics gpu__time_duration.sum --csv -k 'regex:^(?!.*fill_random)' \
