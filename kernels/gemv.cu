@@ -2,8 +2,9 @@
 // up to 8 rows, on CUDA cores; the backend sends it one-row layers (gemv_max_rows()), where it
 // beats cuBLASLt on every Llama-3-8B shape (kernels/README.md). At one row a linear layer is a
 // read of its weights, and what counts is keeping the memory busy: one warp computes one output
-// feature (four warps share a long row), its lanes read the weight row in batches of kLoads
-// 16-byte streaming loads, and the next batch is in flight while the current one is multiplied.
+// feature (four warps share a long row), its lanes read the weight row in batches of 16-byte
+// streaming loads (4 a lane at one row, 8 at more; kernels/gemv.cuh), and the next batch is in
+// flight while the current one is multiplied.
 // Launches are chained (kernels/chain.cuh), and since no kernel writes weights, a warp issues its
 // first batch before it waits for the kernels before it: the weight stream starts while they
 // finish. Products are summed in float32, per lane in order along k, then across the warp (and
@@ -39,8 +40,8 @@ gemv_kernel(Out* out, int64_t out_stride, const T* x, int64_t x_stride, const T*
   begin_chained_kernel();  // x is written by the kernels before this one
 
   float acc[Rows];
-  accumulate<T, Rows, false, Loads>(acc, current, wr, begin, end, lane, active,
-                             [&](int r) { return reinterpret_cast<const uint4*>(x + r * x_stride); });
+  accumulate<T, Rows, Loads>(acc, current, wr, begin, end, lane, active,
+                      [&](int r) { return reinterpret_cast<const uint4*>(x + r * x_stride); });
   if (warps_per_row == 1) {
 #pragma unroll
     for (int r = 0; r < Rows; ++r)
@@ -52,7 +53,8 @@ gemv_kernel(Out* out, int64_t out_stride, const T* x, int64_t x_stride, const T*
 #pragma unroll
     for (int r = 0; r < Rows; ++r) partial[r][warp] = acc[r];
   __syncthreads();
-  if (active && part == 0 && lane < Rows) out[lane * out_stride + n] = from_float<Out>(parts_total(partial[lane], warp, warps_per_row));
+  if (active && part == 0 && lane < Rows)
+    out[lane * out_stride + n] = from_float<Out>(parts_total(partial[lane], warp, warps_per_row));
 }
 
 template <typename T, typename Out>

@@ -14,8 +14,8 @@ constexpr int kWarps = 4;
 // 16-byte weight loads per lane in one batch. Several rows take 8. One row takes 4 by default
 // (NODELLM_GEMV_LOADS=8 or 2 for comparisons) with at least 8 blocks an SM, so more of a small
 // layer's blocks are resident at once and its last wave is shorter: on an H200, batch-1 decode of
-// the Llama-3-8B shape went from 218.0 to 229.3 tok/s, the 4096 x 4096 projection from 11.8 to
-// 9.9 us.
+// the Llama-3-8B shape went from 219.3 to 227.6 tok/s (medians of three interleaved runs), the
+// 4096 x 4096 projection from 11.8 to 10.0 us.
 constexpr int kLoads = 8;
 constexpr int kOneRowLoads = 4;
 
@@ -60,9 +60,9 @@ inline int warps_per_row(int chunks) { return chunks > 1024 ? 4 : chunks > 512 ?
 
 // This lane's part of the dot products of Rows input rows with one weight row, over chunks
 // [begin, end) of 8 values, the lane taking begin + lane, + 32, ...; `current` holds the first
-// batch of weights, already loaded. x_row(r) points at input row r's chunks: in global memory,
-// read through the read-only cache (every warp reads x), or with XShared in shared memory.
-template <typename T, int Rows, bool XShared, int Loads, typename XRow>
+// batch of weights, already loaded. x_row(r) points at input row r's chunks, read through the
+// read-only cache (every warp reads all of x).
+template <typename T, int Rows, int Loads, typename XRow>
 __device__ __forceinline__ void accumulate(float (&acc)[Rows], uint4 (&current)[Loads], const uint4* wr, int begin,
                                            int end, int lane, bool active, XRow x_row) {
   constexpr int kStep = 32 * Loads;
@@ -76,7 +76,7 @@ __device__ __forceinline__ void accumulate(float (&acc)[Rows], uint4 (&current)[
       const uint4* xr = x_row(r);
       uint4 xv[Loads];
 #pragma unroll
-      for (int u = 0; u < Loads; ++u) xv[u] = base + u * 32 < end ? (XShared ? xr[base + u * 32] : __ldg(xr + base + u * 32)) : make_uint4(0, 0, 0, 0);
+      for (int u = 0; u < Loads; ++u) xv[u] = base + u * 32 < end ? __ldg(xr + base + u * 32) : make_uint4(0, 0, 0, 0);
 #pragma unroll
       for (int u = 0; u < Loads; ++u) {
         float wf[8], xf[8];

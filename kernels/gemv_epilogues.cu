@@ -92,8 +92,8 @@ gemv_pairs_kernel(PairArgs<T> a) {
   }
 
   float acc[1];
-  accumulate<T, 1, false, Loads>(acc, current, wr, begin, end, lane, active,
-                                 [&](int) { return reinterpret_cast<const uint4*>(a.x); });
+  accumulate<T, 1, Loads>(acc, current, wr, begin, end, lane, active,
+                          [&](int) { return reinterpret_cast<const uint4*>(a.x); });
   float total = acc[0];
   if (a.parts > 1) {  // the plain GEMV's order
     if (lane == 0) partial[warp] = acc[0];
