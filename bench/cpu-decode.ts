@@ -1,10 +1,10 @@
-// Decode speed of the embedded tiny model on the CPU backend, at 1 and 16 concurrent requests,
+// Decode speed of the embedded default model on the CPU backend, at 1 and 16 concurrent requests,
 // measured through the public LLM API (so tokenization, detokenization and streaming are in the
 // loop). The peer measured in the same run is the machine itself: a memcpy of the model's
 // weights gives the memory bandwidth, and each decode step must read every weight once, so
 // "achieved weight bandwidth / memcpy bandwidth" says how close decode runs to the memory.
 //
-//   npx tsx bench/cpu-decode.ts [--tokens 256] [--out bench/results/cpu-tiny-decode.json]
+//   npx tsx bench/cpu-decode.ts [--tokens 256] [--out bench/results/cpu-default-decode.json]
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 
@@ -16,7 +16,7 @@ const arg = (name: string, fallback: string) => {
   return i >= 0 && args[i + 1] ? args[i + 1]! : fallback;
 };
 const outputTokens = Number(arg('tokens', '256'));
-const outFile = arg('out', 'bench/results/cpu-tiny-decode.json');
+const outFile = arg('out', 'bench/results/cpu-default-decode.json');
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

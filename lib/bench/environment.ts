@@ -1,22 +1,19 @@
 // What a result file records about the run besides its figures: when, with which nodellm and
 // Node.js, on what machine, so a figure can be traced back to its setting.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
-/** nodellm's version from its package.json, found upward from this file (lib/ or dist/lib/). */
+import { packageRoot } from '../package-root.js';
+
+/** nodellm's version, from its package.json. */
 export function nodellmVersion(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const file = join(dir, 'package.json');
-    if (existsSync(file)) {
-      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'nodellm' && pkg.version) return pkg.version;
-    }
-    dir = dirname(dir);
+  try {
+    const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
   }
-  return 'unknown';
 }
 
 /** vLLM's result-file date: YYYYMMDD-HHMMSS, local time. */

@@ -14,6 +14,17 @@ export const nonNegativeInteger = (name: string) => (value: string) => {
   return n;
 };
 
+/** A number above zero (and `inf` where allowInf, e.g. --request-rate: all at once). */
+export const positiveNumber =
+  (name: string, { allowInf = false }: { allowInf?: boolean } = {}) =>
+  (value: string) => {
+    if (allowInf && value === 'inf') return Infinity;
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n <= 0)
+      throw new InvalidArgumentError(`${name} must be a positive number${allowInf ? ' or inf' : ''}, but received ${value}`);
+    return n;
+  };
+
 /** A finite number within [min, max) (max exclusive when `maxExclusive`). */
 export const number =
   (name: string, { min = -Infinity, max = Infinity, maxExclusive = false }: { min?: number; max?: number; maxExclusive?: boolean } = {}) =>

@@ -8,7 +8,7 @@ import { parseMetadata } from '../bench/environment.js';
 import { parseGoodput, parsePercentileMetrics, parsePercentiles } from '../bench/metrics.js';
 import type { BenchOutputOptions } from '../bench/report.js';
 import { LLM } from '../llm.js';
-import { integer, nonNegativeInteger, number } from './arguments.js';
+import { integer, nonNegativeInteger, number, positiveNumber } from './arguments.js';
 import { addEngineFlags, engineOptionsFromFlags } from './engine-flags.js';
 
 type Opts = Record<string, unknown>;
@@ -26,14 +26,6 @@ const checked =
       throw new InvalidArgumentError((err as Error).message);
     }
   };
-
-/** A positive finite number (or, for --request-rate, inf). */
-const positive = (name: string, allowInf = false) => (value: string) => {
-  if (allowInf && value === 'inf') return Infinity;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number${allowInf ? ' or inf' : ''}, but received ${value}`);
-  return n;
-};
 
 function addDatasetFlags(command: Command): Command {
   return command
@@ -139,8 +131,8 @@ export function registerBench(program: Command): void {
     .option('--model <name>', 'model to ask for (default: the first /v1/models lists); a local directory also gives the tokenizer')
     .option('--served-model-name <name>', 'send this as model instead of --model')
     .option('--tokenizer <dir>', 'local model directory whose tokenizer builds prompts and counts tokens')
-    .addOption(new Option('--request-rate <rate>', 'requests per second (inf: all at once)').argParser(positive('--request-rate', true)).default(Infinity, 'inf'))
-    .option('--burstiness <b>', 'shape of the gamma-distributed arrival gaps (1: Poisson)', positive('--burstiness'), 1)
+    .addOption(new Option('--request-rate <rate>', 'requests per second (inf: all at once)').argParser(positiveNumber('--request-rate', { allowInf: true })).default(Infinity, 'inf'))
+    .option('--burstiness <b>', 'shape of the gamma-distributed arrival gaps (1: Poisson)', positiveNumber('--burstiness'), 1)
     .option('--max-concurrency <n>', 'most requests in flight', integer('--max-concurrency'))
     .option('--ignore-eos', 'ask the server to ignore EOS, so every output has its exact length')
     .option('--num-warmups <n>', 'unmeasured requests first', nonNegativeInteger('--num-warmups'), 0)

@@ -1,8 +1,8 @@
 // The model and engine flags of every command that runs the engine in this process (`serve`,
 // `bench latency`, `bench throughput`): declared once, so the commands cannot drift apart.
-import { type Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 
-import { type EngineOptions, gpuMemoryShare } from '../config/engine-options.js';
+import { DEVICES, type EngineOptions, gpuMemoryShare, LOAD_FORMATS } from '../config/engine-options.js';
 import { integer } from './arguments.js';
 
 export function addEngineFlags(command: Command): Command {
@@ -14,15 +14,15 @@ export function addEngineFlags(command: Command): Command {
     .option('--max-num-batched-tokens <n>', 'most tokens per step', integer('--max-num-batched-tokens'))
     .option('--block-size <n>', 'tokens per KV-cache block: 8, 16 or 32', integer('--block-size'))
     .option('--chat-template <template>', "chat template (or a path to one) replacing the model's", process.env.CUSTOM_CHAT_TEMPLATE)
-    .option('--device <device>', 'auto, cpu or cuda', 'auto')
+    .addOption(new Option('--device <device>', 'where the model runs').choices(DEVICES).default('auto'))
     .option('--gpu-memory-utilization <share>', 'share of GPU memory for weights, workspaces and KV cache (default 0.9)', gpuShare)
     .option('--num-gpu-blocks-override <n>', 'exact number of KV-cache blocks', integer('--num-gpu-blocks-override'))
-    .option('--load-format <format>', 'auto, safetensors or dummy (seeded random weights from config.json alone)')
+    .addOption(new Option('--load-format <format>', 'dummy: seeded random weights from config.json alone').choices(LOAD_FORMATS))
     .option('--enforce-eager', 'run every step eagerly, without CUDA graphs');
 }
 
 const gpuShare = (value: string) => {
-  const parsed = gpuMemoryShare.safeParse(Number(value));
+  const parsed = gpuMemoryShare.safeParse(value.trim() === '' ? NaN : Number(value));
   if (!parsed.success) throw new InvalidArgumentError(`--gpu-memory-utilization ${parsed.error.issues[0]!.message}, but received ${value}`);
   return parsed.data;
 };

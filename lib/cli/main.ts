@@ -14,7 +14,7 @@ import { addEngineFlags, engineOptionsFromFlags } from './engine-flags.js';
 const program = new Command('nodellm').description('LLM inference engine and OpenAI-compatible server for Node.js');
 
 addEngineFlags(
-  program.command('serve').description('serve a model over the OpenAI API (default: the embedded tiny model)'),
+  program.command('serve').description('serve a model over the OpenAI API (default: the embedded default model)'),
 )
   .option('--host <host>', 'address to listen on', '0.0.0.0')
   .option('--port <port>', 'port to listen on', integer('--port'), Number(process.env.PORT ?? 8000))

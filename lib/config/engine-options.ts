@@ -12,13 +12,13 @@ export interface EngineOptions {
   /** The name the model is reported under. Default: the model path (or the default's name). */
   servedModelName?: string;
   /** 'auto' (default) picks CUDA when this build has it and a GPU is usable, else the CPU. */
-  device?: 'auto' | 'cpu' | 'cuda';
+  device?: (typeof DEVICES)[number];
   /** Run every step eagerly, without CUDA graphs (vLLM's ENFORCE_EAGER). */
   enforceEager?: boolean;
   /** Decode steps whose contexts are longer run without CUDA graphs. Default 8192. */
   maxSeqLenToCapture?: number;
   /** 'auto'/'safetensors' read the weights; 'dummy' fills seeded random ones from config.json alone (vLLM's LOAD_FORMAT=dummy, for benchmarks). */
-  loadFormat?: 'auto' | 'safetensors' | 'dummy';
+  loadFormat?: (typeof LOAD_FORMATS)[number];
   /** Longest prompt + output, in tokens. Default: the model's max_position_embeddings. */
   maxModelLen?: number;
   /** Most sequences in one step. Default 256. */
@@ -48,16 +48,20 @@ export interface EngineOptions {
 }
 
 const positiveInt = z.number().int().min(1, 'must be a positive integer');
+/** The values of `device` and `loadFormat`, for every place that reads them (flags, env, options). */
+export const DEVICES = ['auto', 'cpu', 'cuda'] as const;
+export const LOAD_FORMATS = ['auto', 'safetensors', 'dummy'] as const;
+
 /** A share of the GPU's memory (gpuMemoryUtilization, GPU_MEMORY_UTILIZATION, --gpu-memory-utilization). */
-export const gpuMemoryShare = z.number().gt(0, 'must be in (0, 1]').max(1, 'must be in (0, 1]');
+export const gpuMemoryShare = z.number({ error: 'must be a number in (0, 1]' }).gt(0, 'must be in (0, 1]').max(1, 'must be in (0, 1]');
 
 const schema = z
   .object({
     model: z.string().min(1).optional(),
     tokenizer: z.string().min(1).optional(),
     servedModelName: z.string().min(1).optional(),
-    device: z.enum(['auto', 'cpu', 'cuda']).optional(),
-    loadFormat: z.enum(['auto', 'safetensors', 'dummy']).optional(),
+    device: z.enum(DEVICES).optional(),
+    loadFormat: z.enum(LOAD_FORMATS).optional(),
     enforceEager: z.boolean().optional(),
     maxSeqLenToCapture: positiveInt.optional(),
     maxModelLen: positiveInt.optional(),

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 
 import type { LogLevel } from '../runpod/logger.js';
-import { type EngineOptions, gpuMemoryShare } from './engine-options.js';
+import { DEVICES, type EngineOptions, gpuMemoryShare, LOAD_FORMATS } from './engine-options.js';
 import { ConfigError, EnvReader, isFalse, isNumber, isOneOf } from './env-reader.js';
 
 export { ConfigError } from './env-reader.js';
@@ -169,9 +169,9 @@ export function readWorkerConfig(
   if (maxLogprobs !== undefined) engine.maxLogprobs = maxLogprobs;
   const template = r.text('CUSTOM_CHAT_TEMPLATE');
   if (template !== undefined) engine.chatTemplate = template;
-  const device = r.oneOf('DEVICE', ['auto', 'cpu', 'cuda'] as const);
+  const device = r.oneOf('DEVICE', DEVICES);
   if (device) engine.device = device;
-  const loadFormat = r.oneOf('LOAD_FORMAT', ['auto', 'safetensors', 'dummy'] as const);
+  const loadFormat = r.oneOf('LOAD_FORMAT', LOAD_FORMATS);
   if (loadFormat) engine.loadFormat = loadFormat;
   const eager = r.bool('ENFORCE_EAGER');
   if (eager !== undefined) engine.enforceEager = eager;
