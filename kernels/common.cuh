@@ -19,7 +19,7 @@ __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) { re
 template <>
 __device__ __forceinline__ __half from_float<__half>(float x) { return __float2half(x); }
 
-// silu(g) * u, the gated MLP's activation (silu_mul and the GEMV that forms it on the fly).
+// silu(g) * u, the gated MLP's activation (silu_mul, and gate_up's one-row GEMV epilogue).
 __device__ __forceinline__ float silu_mul_value(float g, float u) { return g / (1.0f + __expf(-g)) * u; }
 
 // RoPE of one pair (x1 from the first half of a head, x2 from the second, neox style), its

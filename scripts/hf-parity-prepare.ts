@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { addon } from '../lib/engine/native.js';
 import { nativeEngineConfig, readModelFiles } from '../lib/models/load-model.js';
 import { type RandomModelOptions, writeRandomLlamaModel } from '../lib/models/random-model.js';
-import { drain, greedy, seededInts } from '../test/helpers/native-engine.js';
+import { drain, greedy, SequenceRows, seededInts, writeF32Rows } from '../test/helpers/native-engine.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: string) => {
@@ -59,24 +59,16 @@ for (const variant of variants) {
   const lengths = [1, 7, 33, 64, 5, 100, 17, 250];
   const prompts = Array.from({ length: PROMPTS }, (_, i) => seededInts(500 + i, lengths[i % lengths.length]!, vocab));
   prompts.forEach((p, i) => engine.addRequest(i + 1, Int32Array.from(p), greedy(DECODE_STEPS + 1)));
-  const rows = prompts.map(() => [] as Float32Array[]);
-  const tokens = prompts.map(() => [] as number[]);
-  await drain(engine, (r) => {
-    for (let row = 0; row < r.seqIds.length; row++) {
-      const i = r.seqIds[row]! - 1;
-      rows[i]!.push(r.logits!.slice(row * vocab, (row + 1) * vocab));
-      tokens[i]!.push(r.tokens[row]!);
-    }
-  });
+  const steps = new SequenceRows(vocab);
+  await drain(engine, steps.add);
   const backend = engine.stats().backend;
   engine.close();
   if (backend !== device) throw new Error(`asked for ${device}, ran on ${backend}`);
   const sequences = prompts.map((prompt, i) => {
     const file = `${variant.name}-seq${i}.f32`;
-    const all = new Float32Array(rows[i]!.length * vocab);
-    rows[i]!.forEach((r, j) => all.set(r, j * vocab));
-    writeFileSync(join(out, file), all);
-    return { prompt, generated: tokens[i], logits_file: file, rows: rows[i]!.length };
+    const rows = steps.logits.get(i + 1)!;
+    writeF32Rows(join(out, file), rows, vocab);
+    return { prompt, generated: steps.tokens.get(i + 1)!, logits_file: file, rows: rows.length };
   });
   manifest.push({ name: variant.name, dir, vocab, device, sequences });
 }

@@ -38,7 +38,7 @@ def table(groups, steps):
 
 if len(sys.argv) > 2 and sys.argv[2] == "--decode":
     heads = [i for i, r in enumerate(rows) if "gemv_kernel<__nv_bfloat16, float" in r["Kernel Name"]]
-    steps = [rows[a + 1:b + 1] for a, b in zip(heads[1:-1], heads[2:])]  # the first ends the prefill
+    steps = [rows[a + 1:b + 1] for a, b in zip(heads[:-1], heads[1:])]  # heads[0] ends the prefill
     print(f"{len(steps)} batch-1 decode steps, kernels one at a time (ncu serialises them)")
     table(steps, len(steps))
 else:

@@ -2,7 +2,8 @@
 # Packs vitest and what it needs on linux-x64 into .device/vitest.tar.xz, so the GPU test suite
 # (test/gpu) runs on the GPU machine, which has no npm: ../shared/device/pack.sh takes the
 # production dependencies, and vitest is a development one. The package list is vitest's
-# dependency closure read from package-lock.json, other platforms' binaries left out.
+# dependency closure read from package-lock.json, less what is not installed here (other
+# platforms' binaries).
 #   scripts/pack-vitest.sh   (from the project's root, after ../shared/device/pack.sh)
 # On the GPU machine: tar -xJf .device/vitest.tar.xz && node node_modules/vitest/vitest.mjs run test/gpu
 set -euo pipefail
@@ -33,7 +34,6 @@ while (stack.length) {
   }
 }
 console.log([...seen].sort().join("\n"));
-' | grep -v -E 'darwin|win32|android|-arm|musl|freebsd|openbsd|netbsd|sunos|aix|wasm|s390|ppc|riscv|loong|mips|ia32' \
-  | while read -r p; do [ -e "$p" ] && echo "$p"; done > .device/vitest-paths.txt
+' | while read -r p; do [ ! -e "$p" ] || echo "$p"; done > .device/vitest-paths.txt  # other platforms' are not installed
 tar -cJf .device/vitest.tar.xz --exclude='*.map' -T .device/vitest-paths.txt
 du -sh .device/vitest.tar.xz

@@ -18,7 +18,7 @@ import type { NativeEngine } from '../../lib/engine/native.js';
 import type { RandomModelOptions } from '../../lib/models/random-model.js';
 import { packageRoot } from '../../lib/package-root.js';
 import { relativeError } from '../helpers/logit-error.js';
-import { drain, greedy, loadNativeEngine, seededInts, writeModel } from '../helpers/native-engine.js';
+import { drain, greedy, loadNativeEngine, SequenceRows, seededInts, writeModel } from '../helpers/native-engine.js';
 import { LlamaReference } from '../reference/llama-f64.js';
 
 const DECODE_STEPS = 32;
@@ -33,7 +33,7 @@ const probe = await loadNativeEngine(tiny, { device: 'auto', maxModelLen: 64, nu
 const { backend, backendNote } = probe.stats();
 probe.close();
 const cuda = backend === 'cuda';
-if (!cuda) console.log(`test/gpu skipped: no usable CUDA GPU (${backendNote || 'this build has no CUDA backend'})`);
+if (!cuda) console.log(`test/gpu skipped: no usable CUDA GPU (${backendNote})`);
 
 const models: { name: string; model: RandomModelOptions }[] = [
   {
@@ -57,16 +57,9 @@ async function cudaEngine(dir: string, enforceEager = false): Promise<NativeEngi
 /** Greedy generation of each prompt; every sampled row's logits and the tokens, by request. */
 async function generate(engine: NativeEngine, prompts: number[][], vocab: number) {
   prompts.forEach((p, i) => engine.addRequest(i + 1, Int32Array.from(p), greedy(DECODE_STEPS + 1)));
-  const logits = new Map<number, Float32Array[]>();
-  const tokens = new Map<number, number[]>();
-  await drain(engine, (r) => {
-    for (let row = 0; row < r.seqIds.length; row++) {
-      const id = r.seqIds[row]!;
-      logits.set(id, [...(logits.get(id) ?? []), r.logits!.slice(row * vocab, (row + 1) * vocab)]);
-      tokens.set(id, [...(tokens.get(id) ?? []), r.tokens[row]!]);
-    }
-  });
-  return prompts.map((_, i) => ({ logits: logits.get(i + 1)!, tokens: tokens.get(i + 1)! }));
+  const rows = new SequenceRows(vocab);
+  await drain(engine, rows.add);
+  return prompts.map((_, i) => ({ logits: rows.logits.get(i + 1)!, tokens: rows.tokens.get(i + 1)! }));
 }
 
 describe.skipIf(!cuda)('CUDA backend on the GPU', () => {

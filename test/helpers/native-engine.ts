@@ -1,6 +1,6 @@
 // Drives the native engine directly (no tokenizer, no AsyncEngine) for tests that need its raw
 // output: logits, prompt logprobs, exact token streams.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -54,4 +54,30 @@ export function greedy(maxTokens: number, extra: Partial<NativeSamplingParams> =
 /** Steps the engine until it is idle, handing each step's result to `onStep`. */
 export async function drain(engine: NativeEngine, onStep: (r: NativeStepResult) => void = () => {}): Promise<void> {
   while (engine.hasWork()) onStep(await engine.step());
+}
+
+/**
+ * What steps produced, by sequence id: the sampled tokens and, when the engine returns logits and
+ * `vocab` is given, each sampled row's logits. Pass `add` to drain().
+ */
+export class SequenceRows {
+  readonly tokens = new Map<number, number[]>();
+  readonly logits = new Map<number, Float32Array[]>();
+  constructor(private readonly vocab = 0) {}
+
+  readonly add = (r: NativeStepResult): void => {
+    for (let row = 0; row < r.seqIds.length; row++) {
+      const id = Number(r.seqIds[row]);
+      this.tokens.set(id, [...(this.tokens.get(id) ?? []), r.tokens[row]!]);
+      if (r.logits && this.vocab > 0)
+        this.logits.set(id, [...(this.logits.get(id) ?? []), r.logits.slice(row * this.vocab, (row + 1) * this.vocab)]);
+    }
+  };
+}
+
+/** Writes rows of `vocab` float32 values to one row-major file (the parity scripts' logit files). */
+export function writeF32Rows(file: string, rows: Float32Array[], vocab: number): void {
+  const all = new Float32Array(rows.length * vocab);
+  rows.forEach((r, j) => all.set(r, j * vocab));
+  writeFileSync(file, all);
 }

@@ -10,7 +10,7 @@ import { ensureDefaultModel } from '../../lib/models/default-model.js';
 import type { RandomModelOptions } from '../../lib/models/random-model.js';
 import { LlamaReference } from '../reference/llama-f64.js';
 import { relativeError } from '../helpers/logit-error.js';
-import { drain, greedy, loadNativeEngine, seededInts, writeModel } from '../helpers/native-engine.js';
+import { drain, greedy, loadNativeEngine, SequenceRows, seededInts, writeModel } from '../helpers/native-engine.js';
 
 const DECODE_STEPS = 32;
 const TOLERANCE = 1e-4;
@@ -106,15 +106,11 @@ describe.each(variants)('logits match the float64 reference: $name', (variant) =
       engine.addRequest(i + 1, Int32Array.from(p), greedy(DECODE_STEPS + 1, { promptLogprobs: 3 })),
     );
 
-    const rows = new Map<number, Float32Array[]>();
-    const generated = new Map<number, number[]>();
+    const steps = new SequenceRows(vocab);
+    const { logits: rows, tokens: generated } = steps;
     const promptLogprobs = new Map<number, Map<number, number>>();
     await drain(engine, (r) => {
-      for (let row = 0; row < r.seqIds.length; row++) {
-        const id = r.seqIds[row]!;
-        rows.set(id, [...(rows.get(id) ?? []), r.logits!.slice(row * vocab, (row + 1) * vocab)]);
-        generated.set(id, [...(generated.get(id) ?? []), r.tokens[row]!]);
-      }
+      steps.add(r);
       const p = r.promptLogprobs;
       for (let row = 0; p && row < p.seqIds.length; row++) {
         const m = promptLogprobs.get(p.seqIds[row]!) ?? new Map<number, number>();

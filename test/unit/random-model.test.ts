@@ -26,7 +26,7 @@ function sha256s(dir: string): Record<string, string> {
 // The seed-1 random model's weights (the tiny model of test/native/reference-parity.test.ts and
 // scripts/hf-parity-prepare.ts), pinned: the same bytes must come out on every machine. If the
 // generator changes on purpose, update these.
-const DEFAULT_MODEL_SHA256 = {
+const SEED1_MODEL_SHA256 = {
   'config.json': '02e87e0183f5409fc57911ddb94769e07c3bd47e72ca4aaeff5124962a917308',
   'model.safetensors': '584f433b842b5fbfa1d3379a47ccab07a5c010d8b0fef539d5afa57fffe5cbed',
 };
@@ -40,7 +40,7 @@ describe('writeRandomLlamaModel', () => {
     const hashes = sha256s(a);
     expect(Object.keys(hashes)).toEqual(['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
     expect(sha256s(b)).toEqual(hashes);
-    expect(hashes).toMatchObject(DEFAULT_MODEL_SHA256);
+    expect(hashes).toMatchObject(SEED1_MODEL_SHA256);
   });
 
   it('writes identical sharded float16 models, and different weights for another seed', () => {
