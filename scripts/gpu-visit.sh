@@ -4,9 +4,11 @@
 # node-api-headers, `bash scripts/pack-vitest.sh`, `npx tsc -p tsconfig.json --outDir .device/js`
 # and `npx tsx scripts/extract-brown-corpus.ts`):
 #   1. trains the default model (issue 7) on the GPU while the addon builds on the CPUs;
-#   2. checks every kernel against the CPU reference (build/Release/backend_check), then runs the
-#      GPU test suite (test/gpu: the CUDA engine's logits against the float64 reference, graphs
-#      against eager steps, backend_check again) where .device/vitest.tar.xz was packed;
+#   2. checks every kernel against the CPU reference (build/Release/backend_check) and the
+#      batch-invariant mode's promise kernel by kernel (build/Release/invariance_check), then runs
+#      the GPU test suite (test/gpu: the CUDA engine's logits against the float64 reference, graphs
+#      against eager steps, seeded sampling alone and in a batch of 64 with batchInvariant, both
+#      checks again) where .device/vitest.tar.xz was packed;
 #   3. runs the benchmark (bench/gpu-bench.ts), the batch-1 case again under each of SETTINGS,
 #      the GPU's own limits (scripts/gpu_roofline.py), and the cold start from process start to
 #      first token on an 8B-shaped checkpoint read from disk;
@@ -14,9 +16,10 @@
 # Settings: SKIP_TRAIN=1, SKIP_COLD=1, SKIP_PARITY=1 and SKIP_BENCH=1 (the full benchmark) leave
 # steps out; COMPARE=1 adds comparisons with settings already measured (one-row GEMVs in batches
 # of 2 loads, the GEMV up to 8 rows, cuBLASLt alone, the simt attention kernels); NCU=1 adds a
-# per-kernel profile of batch-1 decode steps; ROUNDS=n repeats the batch-1 comparisons n times,
-# interleaved, and SETTINGS names them (NODELLM_DEFAULTS=1 for the defaults); TRAIN_MINUTES (3.5,
-# at most 5: the training step is cut at 330 s) bounds the training. Everything lands in
+# per-kernel profile of batch-1 decode steps; BENCH_INVARIANT=1 runs the benchmark again with
+# --batch-invariant; ROUNDS=n repeats the batch-1 comparisons n times, interleaved, and SETTINGS
+# names them (NODELLM_DEFAULTS=1 for the defaults); TRAIN_MINUTES (3.5, at most 5: the training
+# step is cut at 330 s) bounds the training. Everything lands in
 # $OUT: model.tar (the trained model), results.tgz (all logs and JSON) and the key files, with
 # summary.txt printed last.
 set -u
@@ -50,6 +53,9 @@ fi
 timeout 150 ./build/Release/backend_check > /tmp/results/backend-check.txt 2>&1
 stamp "backend_check exit $?: $(tail -1 /tmp/results/backend-check.txt)"
 grep -E "^time|FAIL|^sample" /tmp/results/backend-check.txt | tee -a /tmp/results/summary.txt
+timeout 150 ./build/Release/invariance_check > /tmp/results/invariance-check.txt 2>&1
+stamp "invariance_check exit $?: $(tail -1 /tmp/results/invariance-check.txt)"
+grep -E "FAIL|differs|^time" /tmp/results/invariance-check.txt | tee -a /tmp/results/summary.txt
 if [ -f .device/vitest.tar.xz ]; then  # the GPU test suite (test/gpu), packed by scripts/pack-vitest.sh
   tar -xJf .device/vitest.tar.xz
   timeout 400 node node_modules/vitest/vitest.mjs run test/gpu > /tmp/results/test-gpu.txt 2>&1
@@ -76,6 +82,12 @@ if [ "${SKIP_BENCH:-0}" != 1 ]; then
   timeout 240 node .device/js/bench/gpu-bench.js --out /tmp/results/gpu-bench.json > /tmp/results/gpu-bench.log 2>&1
   stamp "gpu-bench exit $?"
   tail -10 /tmp/results/gpu-bench.log | tee -a /tmp/results/summary.txt
+fi
+if [ "${BENCH_INVARIANT:-0}" = 1 ]; then  # the same benchmark with --batch-invariant
+  timeout 240 node .device/js/bench/gpu-bench.js --batch-invariant --out /tmp/results/gpu-bench-invariant.json \
+    > /tmp/results/gpu-bench-invariant.log 2>&1
+  stamp "gpu-bench --batch-invariant exit $?"
+  tail -11 /tmp/results/gpu-bench-invariant.log | tee -a /tmp/results/summary.txt
 fi
 [ "${COMPARE:-0}" = 1 ] && NODELLM_PREFILL_ATTENTION=simt timeout 60 node .device/js/bench/gpu-bench.js --only-prefill \
   --out /tmp/results/gpu-bench-prefill-simt.json 2>&1 | tail -1 | tee -a /tmp/results/summary.txt
@@ -114,6 +126,6 @@ if [ "${SKIP_PARITY:-0}" != 1 ]; then
 fi
 
 stamp "done"
-for f in backend-check.txt test-gpu.txt gpu-bench.json cold-start.json summary.txt; do cp "/tmp/results/$f" "$OUT/" 2>/dev/null; done
+for f in backend-check.txt invariance-check.txt test-gpu.txt gpu-bench.json gpu-bench-invariant.json cold-start.json summary.txt; do cp "/tmp/results/$f" "$OUT/" 2>/dev/null; done
 tar -C /tmp/results -czf "$OUT/results.tgz" .
 cat /tmp/results/summary.txt

@@ -18,7 +18,8 @@ export function addEngineFlags(command: Command): Command {
     .option('--gpu-memory-utilization <share>', 'share of GPU memory for weights, workspaces and KV cache (default 0.9)', gpuShare)
     .option('--num-gpu-blocks-override <n>', 'exact number of KV-cache blocks', integer('--num-gpu-blocks-override'))
     .addOption(new Option('--load-format <format>', 'dummy: seeded random weights from config.json alone').choices(LOAD_FORMATS))
-    .option('--enforce-eager', 'run every step eagerly, without CUDA graphs');
+    .option('--enforce-eager', 'run every step eagerly, without CUDA graphs')
+    .option('--batch-invariant', 'compute each request the same way whatever it is batched with (seeded sampling reproducible across batches; slower on CUDA)');
 }
 
 const gpuShare = (value: string) => {
@@ -41,6 +42,7 @@ export function engineOptionsFromFlags(opts: Record<string, unknown>): EngineOpt
     ...(opts.numGpuBlocksOverride ? { numKvBlocks: opts.numGpuBlocksOverride as number } : {}),
     ...(opts.loadFormat ? { loadFormat: opts.loadFormat as EngineOptions['loadFormat'] } : {}),
     ...(opts.enforceEager ? { enforceEager: true } : {}),
+    ...(opts.batchInvariant ? { batchInvariant: true } : {}),
     device: opts.device as EngineOptions['device'],
   };
 }

@@ -21,7 +21,8 @@ addEngineFlags(
   .option('--api-key <key>', 'require this bearer token on /v1 routes (env API_KEY)')
   .action(async (opts) => {
     const started = Date.now();
-    const llm = await LLM.load(engineOptionsFromFlags(opts));
+    const options = engineOptionsFromFlags(opts);
+    const llm = await LLM.load(options);
     // Read from the environment here rather than as a commander default, so --help never prints it.
     const apiKey: string | undefined = opts.apiKey ?? process.env.API_KEY;
     const app = createServer(llm, apiKey ? { apiKey } : {});
@@ -32,6 +33,7 @@ addEngineFlags(
         (stats.backendNote ? ` (${stats.backendNote})` : '') +
         ' | ' +
         `KV cache ${stats.numBlocks} blocks x ${stats.blockSize} tokens | max_model_len ${llm.engine.maxModelLen} | ` +
+        (options.batchInvariant ? 'batch-invariant | ' : '') +
         `ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
     const shutdown = async () => {

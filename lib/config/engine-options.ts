@@ -17,6 +17,12 @@ export interface EngineOptions {
   enforceEager?: boolean;
   /** Decode steps whose contexts are longer run without CUDA graphs. Default 8192. */
   maxSeqLenToCapture?: number;
+  /**
+   * Compute every row the same way whatever it is batched with (vLLM's VLLM_BATCH_INVARIANT), so a
+   * seeded request gives the same tokens alone and inside any batch. On CUDA it costs speed at
+   * small batches (no one-row GEMV, no context split); the CPU backend is always batch-invariant.
+   */
+  batchInvariant?: boolean;
   /** 'auto'/'safetensors' read the weights; 'dummy' fills seeded random ones from config.json alone (vLLM's LOAD_FORMAT=dummy, for benchmarks). */
   loadFormat?: (typeof LOAD_FORMATS)[number];
   /** Longest prompt + output, in tokens. Default: the model's max_position_embeddings. */
@@ -64,6 +70,7 @@ const schema = z
     loadFormat: z.enum(LOAD_FORMATS).optional(),
     enforceEager: z.boolean().optional(),
     maxSeqLenToCapture: positiveInt.optional(),
+    batchInvariant: z.boolean().optional(),
     maxModelLen: positiveInt.optional(),
     maxNumSeqs: positiveInt.optional(),
     maxNumBatchedTokens: positiveInt.optional(),

@@ -181,6 +181,9 @@ export function readWorkerConfig(
     r.problem('MAX_CONTEXT_LEN_TO_CAPTURE', `disagrees with MAX_SEQ_LEN_TO_CAPTURE (${captureOld} vs ${capture}); set MAX_SEQ_LEN_TO_CAPTURE only`);
   }
   if ((capture ?? captureOld) !== undefined) engine.maxSeqLenToCapture = (capture ?? captureOld)!;
+  // vLLM's switch for batch-invariant numerics (worker-vllm passes the environment to vLLM).
+  const invariant = r.bool('VLLM_BATCH_INVARIANT');
+  if (invariant !== undefined) engine.batchInvariant = invariant;
   const served = r.string('OPENAI_SERVED_MODEL_NAME_OVERRIDE') ?? model.name;
   if (served) engine.servedModelName = served;
 

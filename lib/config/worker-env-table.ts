@@ -100,6 +100,7 @@ export const WORKER_ENV: EnvVarDoc[] = [
   v('SWAP_SPACE', SCHED, '4', 'default only', notYet('swapping preempted sequences (they are recomputed)'), '8'),
   v('ENFORCE_EAGER', SCHED, 'false', 'yes', 'true: no CUDA graphs, every step runs eagerly', 'true'),
   v('MAX_SEQ_LEN_TO_CAPTURE', SCHED, '8192', 'yes', 'decode steps with longer contexts run without CUDA graphs', '4096'),
+  v('VLLM_BATCH_INVARIANT', SCHED, '0', 'yes', "1: batch-invariant numerics, as vLLM's switch (`--batch-invariant`)", '1'),
   v('DISABLE_CUSTOM_ALL_REDUCE', SCHED, '0', 'yes', 'accepted either way: one device, no all-reduce', '1'),
   v('ENABLE_EXPERT_PARALLEL', SCHED, 'false', 'default only', notYet('mixture-of-experts models'), 'true'),
   v('ATTENTION_BACKEND', SCHED, 'none', 'default only', notYet('choosing the attention kernels'), 'FLASHINFER'),

@@ -39,6 +39,8 @@ export interface NativeEngineConfig {
   enforceEager?: boolean;
   /** Decode steps with longer contexts run without graphs. */
   maxSeqLenToCapture?: number;
+  /** A row's numbers never depend on what it is batched with (slower on CUDA at small batches). */
+  batchInvariant?: boolean;
   /** LOAD_FORMAT=dummy: seeded random weights standing for a checkpoint of dummyDtype. */
   dummyWeights?: boolean;
   dummyDtype?: 'float32' | 'float16' | 'bfloat16';

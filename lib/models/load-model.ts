@@ -65,6 +65,7 @@ export function nativeEngineConfig(model: ModelFiles, options: EngineOptions, ma
     device: options.device ?? 'auto',
     enforceEager: options.enforceEager ?? false,
     maxSeqLenToCapture: options.maxSeqLenToCapture ?? 8192,
+    batchInvariant: options.batchInvariant ?? false,
     dummyWeights: options.loadFormat === 'dummy',
     dummyDtype: model.config.torchDtype,
     returnLogits: options.returnLogits ?? false,

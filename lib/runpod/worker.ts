@@ -128,7 +128,9 @@ export async function runWorker(cli: WorkerCliOptions = {}, env: Record<string, 
   log.info(
     `Model ${llm.modelName} ready in ${((Date.now() - started) / 1000).toFixed(1)} s | device ${stats.backend}` +
       (stats.backendNote ? ` (${stats.backendNote})` : '') +
-      ` | KV cache ${stats.numBlocks} blocks x ${stats.blockSize} tokens | max_model_len ${llm.engine.maxModelLen} | mode ${mode}`,
+      ` | KV cache ${stats.numBlocks} blocks x ${stats.blockSize} tokens | max_model_len ${llm.engine.maxModelLen}` +
+      (config.engine.batchInvariant ? ' | batch-invariant' : '') +
+      ` | mode ${mode}`,
   );
   const handler = createHandler(llm, config.handler);
   const workerId = config.runpod.podId ?? randomUUID();

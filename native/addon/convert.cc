@@ -157,6 +157,7 @@ EngineConfig engine_config_from_js(const Napi::Object& js) {
   if (!field(js, "device").IsUndefined()) c.device = string(js, "device");
   c.enforce_eager = boolean_or(js, "enforceEager", false);
   c.max_seq_len_to_capture = integer_or(js, "maxSeqLenToCapture", c.max_seq_len_to_capture);
+  c.batch_invariant = boolean_or(js, "batchInvariant", false);
   c.dummy_weights = boolean_or(js, "dummyWeights", false);
   if (c.dummy_weights) {
     const std::string dtype = string(js, "dummyDtype");

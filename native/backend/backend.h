@@ -174,7 +174,9 @@ class Backend {
 std::unique_ptr<Backend> make_cpu_backend(int num_threads);
 
 // "cpu", "cuda" or "auto" (CUDA when this build has it and a GPU is usable, else the CPU). `note`
-// receives why auto chose the CPU, for the start-up log.
-std::unique_ptr<Backend> make_backend(const std::string& device, int num_threads, std::string* note);
+// receives why auto chose the CPU, for the start-up log. batch_invariant asks for numerics that do
+// not depend on the batch (the CPU backend's already do not: each output sums in one fixed order).
+std::unique_ptr<Backend> make_backend(const std::string& device, int num_threads, std::string* note,
+                                      bool batch_invariant = false);
 
 }  // namespace nodellm

@@ -8,12 +8,13 @@
 
 namespace nodellm {
 
-std::unique_ptr<Backend> make_backend(const std::string& device, int num_threads, std::string* note) {
+std::unique_ptr<Backend> make_backend(const std::string& device, int num_threads, std::string* note,
+                                      bool batch_invariant) {
   if (device == "cpu") return make_cpu_backend(num_threads);
   if (device != "cuda" && device != "auto") fail("device must be auto, cpu or cuda, got \"", device, "\"");
 #ifdef NODELLM_WITH_CUDA
   std::string reason;
-  if (cuda_available(&reason)) return std::make_unique<CudaBackend>(0);
+  if (cuda_available(&reason)) return std::make_unique<CudaBackend>(0, batch_invariant);
   if (device == "cuda") fail("device cuda was asked for, but ", reason);
   if (note) *note = reason + "; running on the CPU";
 #else

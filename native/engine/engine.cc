@@ -33,7 +33,7 @@ LLMEngine::LLMEngine(const EngineConfig& config)
   const int threads = config_.num_threads > 0
                           ? config_.num_threads
                           : std::max(1u, std::thread::hardware_concurrency());
-  backend_ = make_backend(config_.device, threads, &backend_note_);
+  backend_ = make_backend(config_.device, threads, &backend_note_, config_.batch_invariant);
   weights_ = config_.dummy_weights ? std::make_unique<WeightSource>(config_.dummy_dtype)
                                    : std::make_unique<WeightSource>(config_.weight_files, config_.tensors);
   model_ = std::make_unique<LlamaModel>(*backend_, config_.model, *weights_, config_.max_model_len);

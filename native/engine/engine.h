@@ -37,6 +37,7 @@ struct EngineConfig {
   DType dummy_dtype = DType::BF16;      // the checkpoint dtype dummy weights stand for
   bool enforce_eager = false;           // no graphs (ENFORCE_EAGER)
   int max_seq_len_to_capture = 8192;    // steps with longer contexts run eagerly
+  bool batch_invariant = false;         // a row's numbers never depend on the batch (--batch-invariant)
   bool return_logits = false;           // testing only
 };
 

@@ -7,7 +7,10 @@
 //     four prompts batched and one alone (the one-row GEMV), on models that route through each
 //     attention kernel (head_dim 128 and 64: the bandwidth decode kernel and the tensor-core
 //     prefill kernel; head_dim 32: the per-row kernel), within bf16 rounding;
-//   - recorded CUDA graphs give exactly the logits of eager steps.
+//   - recorded CUDA graphs give exactly the logits of eager steps;
+//   - with batchInvariant, a seeded request gives the same logits, bit for bit, and so the same
+//     tokens, alone and inside a batch of 64 (build/Release/invariance_check holds each kernel
+//     to it first).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +19,8 @@ import { describe, expect, it } from 'vitest';
 
 import type { NativeEngine } from '../../lib/engine/native.js';
 import type { RandomModelOptions } from '../../lib/models/random-model.js';
+import { ensureDefaultModel } from '../../lib/models/default-model.js';
+import { readModelConfig } from '../../lib/models/hf-config.js';
 import { packageRoot } from '../../lib/package-root.js';
 import { relativeError } from '../helpers/logit-error.js';
 import { drain, greedy, loadNativeEngine, SequenceRows, seededInts, writeModel } from '../helpers/native-engine.js';
@@ -62,15 +67,63 @@ async function generate(engine: NativeEngine, prompts: number[][], vocab: number
   return prompts.map((_, i) => ({ logits: rows.logits.get(i + 1)!, tokens: rows.tokens.get(i + 1)! }));
 }
 
+/** Runs a check binary of build/Release; its lines with FAIL are the failures. */
+function runCheck(name: string) {
+  const binary = join(packageRoot(), 'build', 'Release', name);
+  expect(existsSync(binary), `${binary} is built with the CUDA backend`).toBe(true);
+  const run = spawnSync(binary, [], { encoding: 'utf8', timeout: 600_000 });
+  const failing = run.stdout.split('\n').filter((l) => l.includes('FAIL'));
+  expect(failing, run.stdout.slice(-2000)).toEqual([]);
+  expect(run.stdout).toContain('PASS: 0 failing case(s)');
+  expect(run.status).toBe(0);
+}
+
+/**
+ * With batchInvariant: a seeded request (100-token prompt, 64 tokens at temperature 0.8, top_p 0.95) alone, then as the
+ * first of 64 requests with other prompts, seeds and temperatures: its logits at every step and
+ * its tokens. With 64 prompts the token budget cuts prefills into chunks and mixes them with
+ * decodes; later steps are graphed decodes at batch 64.
+ */
+async function seededAloneAndInBatch(dir: string, maxModelLen: number) {
+  const vocab = (await readModelConfig(dir)).vocabSize;
+  const target = seededInts(4242, 100, vocab);
+  const params = greedy(64, { temperature: 0.8, topP: 0.95, seed: 1234 });
+  const run = async (company: number) => {
+    const engine = await loadNativeEngine(dir, {
+      device: 'cuda', returnLogits: true, maxModelLen, maxNumSeqs: 128, numKvBlocks: 1200, batchInvariant: true,
+    });
+    engine.addRequest(1, Int32Array.from(target), params);
+    for (let i = 0; i < company; i++)
+      engine.addRequest(i + 2, Int32Array.from(seededInts(5000 + i, 50 + i, vocab)), greedy(64, { temperature: 1, seed: 77 + i }));
+    const rows = new SequenceRows(vocab);
+    await drain(engine, rows.add);
+    engine.close();
+    return { tokens: rows.tokens.get(1)!, logits: rows.logits.get(1)! };
+  };
+  return { alone: await run(0), inBatch: await run(63) };
+}
+
 describe.skipIf(!cuda)('CUDA backend on the GPU', () => {
   it('every kernel matches the CPU reference (backend_check)', () => {
-    const binary = join(packageRoot(), 'build', 'Release', 'backend_check');
-    expect(existsSync(binary), `${binary} is built with the CUDA backend`).toBe(true);
-    const run = spawnSync(binary, [], { encoding: 'utf8', timeout: 600_000 });
-    const failing = run.stdout.split('\n').filter((l) => l.includes('FAIL'));
-    expect(failing, run.stdout.slice(-2000)).toEqual([]);
-    expect(run.stdout).toContain('PASS: 0 failing case(s)');
-    expect(run.status).toBe(0);
+    runCheck('backend_check');
+  });
+
+  it('batch-invariant kernels give a row the same bits in any batch (invariance_check)', () => {
+    runCheck('invariance_check');
+  });
+
+  describe.each([
+    { name: 'the default model (head_dim 32)', dir: async () => ensureDefaultModel(), maxModelLen: 512 },
+    { name: models[0]!.name, dir: async () => writeModel(models[0]!.model), maxModelLen: 256 },
+  ])('seeded sampling alone and in a batch of 64: $name', ({ dir, maxModelLen }) => {
+    it('batchInvariant: the same logits, bit for bit, and the same 64 tokens', async () => {
+      const { alone, inBatch } = await seededAloneAndInBatch(await dir(), maxModelLen);
+      expect(alone.tokens).toHaveLength(64);
+      expect(inBatch.tokens).toEqual(alone.tokens);
+      for (let step = 0; step < 64; step++)
+        expect(Array.from(inBatch.logits[step]!), `step ${step}`).toEqual(Array.from(alone.logits[step]!));
+    });
+
   });
 
   describe.each(models)('logits against the float64 reference: $name', ({ model }) => {

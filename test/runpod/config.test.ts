@@ -103,6 +103,7 @@ describe('all variables set at once', () => {
         loadFormat: 'dummy',
         enforceEager: true,
         maxSeqLenToCapture: 4096,
+        batchInvariant: true,
         servedModelName: 'my-model',
       },
       hub: { endpoint: 'http://127.0.0.1:9999', cacheDir: '/data/hf', offline: true, token: 'hf_sample_token_value' },

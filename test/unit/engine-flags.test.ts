@@ -14,8 +14,8 @@ function parse(argv: string[]) {
 describe('engine flags', () => {
   it("map vLLM's flag names onto the engine options", () => {
     expect(
-      parse(['--gpu-memory-utilization', '0.5', '--num-gpu-blocks-override', '64', '--load-format', 'dummy', '--enforce-eager', '--max-model-len', '256']),
-    ).toEqual({ gpuMemoryUtilization: 0.5, numKvBlocks: 64, loadFormat: 'dummy', enforceEager: true, maxModelLen: 256, device: 'auto' });
+      parse(['--gpu-memory-utilization', '0.5', '--num-gpu-blocks-override', '64', '--load-format', 'dummy', '--enforce-eager', '--max-model-len', '256', '--batch-invariant']),
+    ).toEqual({ gpuMemoryUtilization: 0.5, numKvBlocks: 64, loadFormat: 'dummy', enforceEager: true, maxModelLen: 256, batchInvariant: true, device: 'auto' });
   });
 
   it('leave unset flags out', () => {

@@ -25,10 +25,11 @@ bool cuda_available(std::string* reason) {
   return true;
 }
 
-CudaBackend::CudaBackend(int device) : device_(device) {
+CudaBackend::CudaBackend(int device, bool batch_invariant) : device_(device), batch_invariant_(batch_invariant) {
   NODELLM_CUDA(cudaSetDevice(device_));
   NODELLM_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-  gemm_ = std::make_unique<Gemm>(stream_);
+  gemm_ = std::make_unique<Gemm>(stream_, batch_invariant_);
+  attention_scratch_.split_by_rows = !batch_invariant_;
   NODELLM_CUDA(cudaHostAlloc(reinterpret_cast<void**>(&pinned_), pinned_bytes_, cudaHostAllocDefault));
   NODELLM_CUDA(cudaDeviceGetAttribute(&attention_scratch_.multiprocessors, cudaDevAttrMultiProcessorCount, device_));
   // 64K (row, head, partition) entries: enough to split a few rows' contexts many ways; with many
@@ -215,7 +216,7 @@ LinearWeight CudaBackend::prepare_linear(const Tensor& weight) {
 }
 
 void CudaBackend::linear(const Tensor& out, const Tensor& x, const LinearWeight& weight, const Tensor* bias) {
-  if (kernels::gemv_applies(out, x, weight.data)) kernels::gemv(out, x, weight.data, stream_);
+  if (gemv_applies(out, x, weight.data)) kernels::gemv(out, x, weight.data, stream_);
   else gemm_->run(out, x, weight.data);
   if (bias) kernels::add_bias(out, *bias, stream_);
 }
@@ -240,7 +241,7 @@ void CudaBackend::linear_rope_kv_write(const Tensor& qkv, const Tensor& x, const
                                        const Tensor* bias, const Tensor& q, const Tensor& k, const Tensor& v,
                                        const RopeKvWrite& r) {
   // One row: the GEMV rotates and writes the cache itself (kernels/gemv_epilogues.cu).
-  if (kernels::gemv_rope_kv_write_applies(qkv, x, weight.data, bias, r)) {
+  if (!batch_invariant_ && kernels::gemv_rope_kv_write_applies(qkv, x, weight.data, bias, r)) {
     kernels::gemv_rope_kv_write(qkv, x, weight.data, bias, r, stream_);
     return;
   }
@@ -256,7 +257,7 @@ void CudaBackend::silu_mul(const Tensor& out, const Tensor& gate_up) { kernels::
 
 void CudaBackend::linear_silu_mul(const Tensor& act, const Tensor& x, const LinearWeight& weight, const Tensor* bias,
                                   const Tensor& gate_up) {
-  if (kernels::gemv_silu_mul_applies(act, x, weight.data, bias)) {
+  if (!batch_invariant_ && kernels::gemv_silu_mul_applies(act, x, weight.data, bias)) {
     kernels::gemv_silu_mul(act, x, weight.data, bias, stream_);
     return;
   }

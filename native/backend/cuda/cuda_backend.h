@@ -2,6 +2,12 @@
 // checkpoint's bf16 or fp16; float32 checkpoints run in bf16) with a float32 residual stream and
 // float32 logits, GEMMs on cuBLASLt and the kernels of kernels/. Work is queued on one stream;
 // only sampled ids and requested logprobs are copied back per step.
+//
+// batch_invariant (--batch-invariant): every row is computed the same way whatever else shares
+// the step, so a seeded request gives the same tokens alone and in any batch. Linear layers take
+// cuBLASLt with one algorithm per shape and no split-K (no one-row GEMV, whose sums are ordered
+// differently), and decode attention does not split contexts by the step's row count. It costs
+// speed at small batches (bench/RESULTS.md).
 #pragma once
 #include <cuda_runtime.h>
 
@@ -17,7 +23,7 @@ namespace nodellm {
 
 class CudaBackend final : public Backend {
  public:
-  explicit CudaBackend(int device);
+  explicit CudaBackend(int device, bool batch_invariant = false);
   ~CudaBackend() override;
   std::string name() const override { return "cuda"; }
 
@@ -67,7 +73,13 @@ class CudaBackend final : public Backend {
   void copy_to_device_chunked(void* dst, const void* src, size_t bytes);
   void ensure_sampling_scratch(int64_t rows, int64_t vocab);
 
+  // The one-row GEMV kernels, unless batch-invariant numerics were asked for.
+  bool gemv_applies(const Tensor& out, const Tensor& x, const Tensor& w) const {
+    return !batch_invariant_ && kernels::gemv_applies(out, x, w);
+  }
+
   int device_;
+  bool batch_invariant_;
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<Gemm> gemm_;
   std::unordered_set<void*> allocations_;

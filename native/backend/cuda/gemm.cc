@@ -1,5 +1,8 @@
 #include "backend/cuda/gemm.h"
 
+#include <algorithm>
+#include <cstdlib>
+
 #include "backend/cuda/cuda_check.h"
 
 namespace nodellm {
@@ -15,7 +18,9 @@ cudaDataType_t cuda_type(DType d) {
 }
 }  // namespace
 
-Gemm::Gemm(cudaStream_t stream) : stream_(stream) {
+Gemm::Gemm(cudaStream_t stream, bool batch_invariant) : stream_(stream), batch_invariant_(batch_invariant) {
+  // For comparisons (bench/RESULTS.md): the row count the invariant algorithms are chosen for.
+  if (const char* rows = std::getenv("NODELLM_INVARIANT_ROWS")) reference_rows_ = std::max(1, std::atoi(rows));
   NODELLM_CUBLAS(cublasLtCreate(&handle_));
   NODELLM_CUDA(cudaMalloc(&workspace_, workspace_bytes_));
 }
@@ -46,17 +51,73 @@ Gemm::Plan& Gemm::plan(const Tensor& out, const Tensor& x, const Tensor& w) {
   NODELLM_CUBLAS(cublasLtMatrixLayoutCreate(&p.a, cuda_type(w.dtype), k, m, w.stride));
   NODELLM_CUBLAS(cublasLtMatrixLayoutCreate(&p.b, cuda_type(x.dtype), k, n, x.stride));
   NODELLM_CUBLAS(cublasLtMatrixLayoutCreate(&p.c, cuda_type(out.dtype), m, n, out.stride));
+  if (batch_invariant_) {
+    Key shape = key;
+    std::get<0>(shape) = 0;
+    p.algo = invariant_algo(shape, p, out, x, w);
+  } else {
+    p.algo = heuristic_algo(p, m, n, k, false);
+  }
+  return plans_.emplace(key, p).first->second;
+}
+
+// cuBLASLt's first choice for the layouts of p; with no_split_k, only algorithms that sum each
+// output in one pass over K (no split-K partial sums, whose count the heuristic sets per shape).
+cublasLtMatmulAlgo_t Gemm::heuristic_algo(const Plan& p, int64_t m, int64_t n, int64_t k, bool no_split_k) {
   cublasLtMatmulPreference_t pref;
   NODELLM_CUBLAS(cublasLtMatmulPreferenceCreate(&pref));
   NODELLM_CUBLAS(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                       &workspace_bytes_, sizeof(workspace_bytes_)));
-  cublasLtMatmulHeuristicResult_t result{};
+  if (no_split_k) {
+    const uint32_t none = CUBLASLT_REDUCTION_SCHEME_NONE;
+    NODELLM_CUBLAS(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &none,
+                                                        sizeof(none)));
+  }
+  constexpr int kWanted = 8;
+  cublasLtMatmulHeuristicResult_t results[kWanted] = {};
   int found = 0;
-  NODELLM_CUBLAS(cublasLtMatmulAlgoGetHeuristic(handle_, p.op, p.a, p.b, p.c, p.c, pref, 1, &result, &found));
+  const cublasStatus_t status =
+      cublasLtMatmulAlgoGetHeuristic(handle_, p.op, p.a, p.b, p.c, p.c, pref, kWanted, results, &found);
   cublasLtMatmulPreferenceDestroy(pref);
-  if (found == 0) fail("cuBLASLt found no algorithm for [", n, ",", k, "] x [", m, ",", k, "]^T");
-  p.algo = result.algo;
-  return plans_.emplace(key, p).first->second;
+  NODELLM_CUBLAS(status);
+  for (int i = 0; i < found; ++i) {
+    if (!no_split_k) return results[i].algo;
+    uint32_t split_k = 1;
+    size_t written = 0;
+    NODELLM_CUBLAS(cublasLtMatmulAlgoConfigGetAttribute(&results[i].algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &split_k,
+                                                        sizeof(split_k), &written));
+    if (split_k <= 1) return results[i].algo;
+  }
+  fail("cuBLASLt found no algorithm", no_split_k ? " without split-K" : "", " for [", n, ",", k, "] x [", m, ",", k,
+       "]^T");
+}
+
+// Batch-invariant mode: the algorithm of a weight shape is chosen once, for reference_rows_ rows
+// (not whatever row count comes first, so the choice does not depend on the traffic), and used
+// for every row count; cuBLASLt checks that it serves each.
+cublasLtMatmulAlgo_t Gemm::invariant_algo(const Key& shape, const Plan& p, const Tensor& out, const Tensor& x,
+                                          const Tensor& w) {
+  const int64_t kReferenceRows = reference_rows_;
+  const int64_t m = out.cols, k = x.cols;
+  auto it = invariant_algos_.find(shape);
+  if (it == invariant_algos_.end()) {
+    Plan ref;
+    ref.op = p.op;
+    NODELLM_CUBLAS(cublasLtMatrixLayoutCreate(&ref.a, cuda_type(w.dtype), k, m, w.stride));
+    NODELLM_CUBLAS(cublasLtMatrixLayoutCreate(&ref.b, cuda_type(x.dtype), k, kReferenceRows, x.stride));
+    NODELLM_CUBLAS(cublasLtMatrixLayoutCreate(&ref.c, cuda_type(out.dtype), m, kReferenceRows, out.stride));
+    const cublasLtMatmulAlgo_t algo = heuristic_algo(ref, m, kReferenceRows, k, true);
+    cublasLtMatrixLayoutDestroy(ref.a);
+    cublasLtMatrixLayoutDestroy(ref.b);
+    cublasLtMatrixLayoutDestroy(ref.c);
+    it = invariant_algos_.emplace(shape, algo).first;
+  }
+  cublasLtMatmulHeuristicResult_t check{};
+  const cublasStatus_t status = cublasLtMatmulAlgoCheck(handle_, p.op, p.a, p.b, p.c, p.c, &it->second, &check);
+  if (status != CUBLAS_STATUS_SUCCESS || check.workspaceSize > workspace_bytes_)
+    fail("batch-invariant GEMM: cuBLASLt's algorithm for [", kReferenceRows, ",", k, "] x [", m, ",", k,
+         "]^T does not serve ", out.rows, " rows (", cublasLtGetStatusString(status), ")");
+  return it->second;
 }
 
 void Gemm::run(const Tensor& out, const Tensor& x, const Tensor& w) {
