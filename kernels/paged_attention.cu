@@ -366,6 +366,16 @@ bool decode_kernel_forced_simt() {
   return simt;
 }
 
+// Blocks a step's decode attention aims for per SM before it splits contexts further (the
+// bandwidth kernel; NODELLM_DECODE_BLOCKS_PER_SM, 1 to 32, for comparisons); read once.
+int decode_blocks_per_sm() {
+  static const int blocks = [] {
+    const char* v = std::getenv("NODELLM_DECODE_BLOCKS_PER_SM");
+    return v ? std::clamp(std::atoi(v), 1, 32) : 4;
+  }();
+  return blocks;
+}
+
 // Keys that all warps of a paged_decode_kernel block take in one pass over the context.
 template <int HeadDim, int Group>
 constexpr int decode_block_keys() {
@@ -386,7 +396,7 @@ void launch(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Ten
   // count depends only on the number of rows, so a recorded graph and an eager step compute the
   // same sums.
   const int64_t blocks = q.rows * b.num_kv_heads * head_chunks;
-  const int64_t target = (wide ? 4 : 2) * scratch.multiprocessors;
+  const int64_t target = (wide ? decode_blocks_per_sm() : 2) * scratch.multiprocessors;
   int partitions = static_cast<int>(std::min<int64_t>((target + blocks - 1) / blocks, 64));
   partitions = std::max(1, std::min(partitions, scratch.max_partitions(q.rows, b.num_heads, HeadDim)));
   if (!scratch.split_by_rows) partitions = 1;
