@@ -16,6 +16,7 @@
 #include "backend/cuda/cuda_backend.h"
 #include "backend/half.h"
 #include "engine/sampling_inputs.h"
+#include "tests/linear_timing.h"
 
 using namespace nodellm;
 
@@ -464,34 +465,12 @@ void time_attention(Backend& gpu, int seqs, int context, int new_tokens, const c
   for (const Tensor& t : {q, out, kc, vc, qs, sl, bt}) gpu.release(t);
 }
 
-// Times linear() alone at one to eight rows on Llama-3-8B's shapes, bf16, cycling over enough
-// weight copies that they do not stay in L2; prints the rate at which weights are read.
+// Times linear() alone at one to eight rows on Llama-3-8B's shapes, bf16 (weights cycling through
+// more than L2); prints the rate at which weights are read.
 void time_linear(Backend& gpu, int rows, int64_t k, int64_t n, DType out_dtype, const char* label) {
-  const double bytes = 2.0 * n * k;
-  const int copies = std::max(2, static_cast<int>(std::ceil(1e9 / bytes)));
-  std::vector<LinearWeight> weights;
-  for (int c = 0; c < copies; ++c) {
-    Tensor w = gpu.alloc(DType::BF16, n, k);
-    gpu.fill_random(w, 10 + c, 0.02f, 0.0f);
-    weights.push_back(gpu.prepare_linear(w));
-  }
-  Tensor x = gpu.alloc(DType::BF16, rows, k), out = gpu.alloc(out_dtype, rows, n);
-  gpu.fill_random(x, 9, 1.0f, 0.0f);
-  std::vector<double> us;
-  for (int i = 0; i < 7; ++i) {
-    gpu.synchronize();
-    const auto t0 = std::chrono::steady_clock::now();
-    for (const LinearWeight& w : weights) gpu.linear(out, x, w, nullptr);
-    gpu.synchronize();
-    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / copies);
-  }
-  std::sort(us.begin(), us.end());
-  const double median = us[us.size() / 2];
+  const double median = median_linear_us(gpu, rows, k, n, out_dtype);
   std::printf("time linear %-42s %8.1f us  %6.0f GB/s of weights\n",
-              (std::to_string(rows) + " x " + label).c_str(), median, bytes / median / 1e3);
-  for (const LinearWeight& w : weights) gpu.release(w.data);
-  gpu.release(x);
-  gpu.release(out);
+              (std::to_string(rows) + " x " + label).c_str(), median, 2.0 * n * k / median / 1e3);
 }
 
 int main(int argc, char** argv) {

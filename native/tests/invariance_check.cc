@@ -5,7 +5,6 @@
 // Built only with the CUDA backend: build/Release/invariance_check. Exit status 1 if a
 // batch-invariant case differs.
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -17,6 +16,7 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_backend.h"
+#include "tests/linear_timing.h"
 
 using namespace nodellm;
 
@@ -157,37 +157,16 @@ void check_attention(Backend& gpu, bool invariant, int heads, int kv_heads, int 
   for (const Tensor& t : {kc, vc, q_all}) gpu.release(t);
 }
 
-// linear() at one row and at 2048 (a prefill), cycling over weight copies that do not fit in L2:
-// what the one-row GEMV and the per-row-count algorithms save over the batch-invariant ones.
+// linear() at one row and at 64 and 2048 (a prefill): what the one-row GEMV and the per-row-count
+// algorithms save over the batch-invariant ones.
 void time_linear(Backend& gpu, const char* mode, int rows, int64_t k, int64_t n, DType out_dtype, const char* label) {
-  const double bytes = 2.0 * n * k;
-  const int copies = std::max(2, static_cast<int>(std::ceil(1e9 / bytes)));
-  std::vector<LinearWeight> weights;
-  for (int c = 0; c < copies; ++c) {
-    Tensor w = gpu.alloc(DType::BF16, n, k);
-    gpu.fill_random(w, 30 + c, 0.02f, 0.0f);
-    weights.push_back(gpu.prepare_linear(w));
-  }
-  Tensor x = gpu.alloc(DType::BF16, rows, k), out = gpu.alloc(out_dtype, rows, n);
-  gpu.fill_random(x, 29, 1.0f, 0.0f);
-  std::vector<double> us;
-  for (int i = 0; i < 7; ++i) {
-    gpu.synchronize();
-    const auto t0 = std::chrono::steady_clock::now();
-    for (const LinearWeight& w : weights) gpu.linear(out, x, w, nullptr);
-    gpu.synchronize();
-    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / copies);
-  }
-  std::sort(us.begin(), us.end());
-  const double median = us[us.size() / 2];
+  const double median = median_linear_us(gpu, rows, k, n, out_dtype);
   if (rows == 1)
-    std::printf("time %-15s linear 1 x %-30s %8.1f us  %6.0f GB/s of weights\n", mode, label, median, bytes / median / 1e3);
+    std::printf("time %-15s linear 1 x %-30s %8.1f us  %6.0f GB/s of weights\n", mode, label, median,
+                2.0 * n * k / median / 1e3);
   else
     std::printf("time %-15s linear %d x %-27s %8.1f us  %6.0f TFLOP/s\n", mode, rows, label, median,
                 2.0 * rows * n * k / median / 1e6);
-  for (const LinearWeight& w : weights) gpu.release(w.data);
-  gpu.release(x);
-  gpu.release(out);
 }
 
 }  // namespace
