@@ -97,16 +97,15 @@ cublasLtMatmulAlgo_t Gemm::heuristic_algo(const Plan& p, int64_t m, int64_t n, i
 // for every row count; cuBLASLt checks that it serves each.
 cublasLtMatmulAlgo_t Gemm::invariant_algo(const Key& shape, const Plan& p, const Tensor& out, const Tensor& x,
                                           const Tensor& w) {
-  const int64_t kReferenceRows = reference_rows_;
   const int64_t m = out.cols, k = x.cols;
   auto it = invariant_algos_.find(shape);
   if (it == invariant_algos_.end()) {
     Plan ref;
     ref.op = p.op;
     NODELLM_CUBLAS(cublasLtMatrixLayoutCreate(&ref.a, cuda_type(w.dtype), k, m, w.stride));
-    NODELLM_CUBLAS(cublasLtMatrixLayoutCreate(&ref.b, cuda_type(x.dtype), k, kReferenceRows, x.stride));
-    NODELLM_CUBLAS(cublasLtMatrixLayoutCreate(&ref.c, cuda_type(out.dtype), m, kReferenceRows, out.stride));
-    const cublasLtMatmulAlgo_t algo = heuristic_algo(ref, m, kReferenceRows, k, true);
+    NODELLM_CUBLAS(cublasLtMatrixLayoutCreate(&ref.b, cuda_type(x.dtype), k, reference_rows_, x.stride));
+    NODELLM_CUBLAS(cublasLtMatrixLayoutCreate(&ref.c, cuda_type(out.dtype), m, reference_rows_, out.stride));
+    const cublasLtMatmulAlgo_t algo = heuristic_algo(ref, m, reference_rows_, k, true);
     cublasLtMatrixLayoutDestroy(ref.a);
     cublasLtMatrixLayoutDestroy(ref.b);
     cublasLtMatrixLayoutDestroy(ref.c);
@@ -115,7 +114,7 @@ cublasLtMatmulAlgo_t Gemm::invariant_algo(const Key& shape, const Plan& p, const
   cublasLtMatmulHeuristicResult_t check{};
   const cublasStatus_t status = cublasLtMatmulAlgoCheck(handle_, p.op, p.a, p.b, p.c, p.c, &it->second, &check);
   if (status != CUBLAS_STATUS_SUCCESS || check.workspaceSize > workspace_bytes_)
-    fail("batch-invariant GEMM: cuBLASLt's algorithm for [", kReferenceRows, ",", k, "] x [", m, ",", k,
+    fail("batch-invariant GEMM: cuBLASLt's algorithm for [", reference_rows_, ",", k, "] x [", m, ",", k,
          "]^T does not serve ", out.rows, " rows (", cublasLtGetStatusString(status), ")");
   return it->second;
 }
