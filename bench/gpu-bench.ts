@@ -8,6 +8,7 @@
 //   --only-prefill: load, warm up and run the prefill case only (to compare attention kernels)
 //   --only-batch1: the same for the batch-1 decode case (to compare GEMV and attention settings)
 //   --batch-invariant: every engine with batchInvariant (what that mode costs, and its seeded check)
+//   --profile, --profile-batch N: short runs for ncu (below)
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -59,8 +60,15 @@ const add = (promptLen: number, newTokens: number, sampling: Partial<NativeSampl
   engine.addRequest(id++, Int32Array.from(seededInts(id, promptLen, VOCAB)), greedy(newTokens, sampling));
 
 // --profile: only a short batch-1 decode (for ncu, which times every kernel it sees).
-if (args.includes('--profile')) {
-  add(128, 17);
+// --profile-batch N: N requests of (256 in, 8 out) at once, the throughput test's two kinds of
+// step: 8192-token prefills, then decodes at batch N (scripts/ncu_summary.py --steps).
+if (args.includes('--profile') || args.includes('--profile-batch')) {
+  if (args.includes('--profile-batch')) {
+    const n = Number(args[args.indexOf('--profile-batch') + 1]);
+    for (let i = 0; i < n; i++) add(256, 8);
+  } else {
+    add(128, 17);
+  }
   await drain(engine);
   engine.close();
   process.exit(0);

@@ -16,7 +16,8 @@
 # Settings: SKIP_TRAIN=1, SKIP_COLD=1, SKIP_PARITY=1 and SKIP_BENCH=1 (the full benchmark) leave
 # steps out; COMPARE=1 adds comparisons with settings already measured (one-row GEMVs in batches
 # of 2 loads, the GEMV up to 8 rows, cuBLASLt alone, the simt attention kernels); NCU=1 adds a
-# per-kernel profile of batch-1 decode steps; BENCH_INVARIANT=1 runs the benchmark again with
+# per-kernel profile of batch-1 decode steps, NCU_BATCH=256 one of the throughput test's prefill
+# and batch-256 decode steps; BENCH_INVARIANT=1 runs the benchmark again with
 # --batch-invariant; ROUNDS=n repeats the batch-1 comparisons n times, interleaved, and SETTINGS
 # names them (NODELLM_DEFAULTS=1 for the defaults); TRAIN_MINUTES (3.5, at most 5: the training
 # step is cut at 330 s) bounds the training. Everything lands in
@@ -106,6 +107,12 @@ if [ "${NCU:-0}" = 1 ]; then  # per-kernel times of batch-1 decode steps (ncu se
     node .device/js/bench/gpu-bench.js --profile > /tmp/results/ncu-decode.csv 2> /tmp/results/ncu.log
   stamp "ncu exit $?"
   python3 scripts/ncu_summary.py /tmp/results/ncu-decode.csv --decode | tee /tmp/results/ncu-decode.txt | tee -a /tmp/results/summary.txt
+fi
+if [ -n "${NCU_BATCH:-}" ]; then  # the same for the throughput test's steps: prefills, then decodes at batch NCU_BATCH
+  timeout 300 ncu --clock-control none --metrics gpu__time_duration.sum --csv -k 'regex:^(?!.*fill_random)' \
+    node .device/js/bench/gpu-bench.js --profile-batch "$NCU_BATCH" > /tmp/results/ncu-batch.csv 2> /tmp/results/ncu-batch.log
+  stamp "ncu --profile-batch $NCU_BATCH exit $?"
+  python3 scripts/ncu_summary.py /tmp/results/ncu-batch.csv --steps | tee /tmp/results/ncu-batch.txt | tee -a /tmp/results/summary.txt
 fi
 timeout 90 python3 scripts/gpu_roofline.py > /tmp/results/gpu-roofline.json 2>&1
 stamp "roofline: $(tail -1 /tmp/results/gpu-roofline.json)"

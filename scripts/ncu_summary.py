@@ -4,6 +4,9 @@
     python3 scripts/ncu_summary.py ncu.csv --decode    batch-1 decode steps only: the kernels after
         each lm_head GEMV (the float32-output gemv_kernel) up to the next one, leaving out the load,
         the profiling step and the prefill
+    python3 scripts/ncu_summary.py ncu.csv --steps     every step after the engine's profiling step,
+        split where the embedding kernel starts one, in two tables: steps with prefill rows (the
+        tensor-core prefill kernel ran) and decode-only steps
 """
 import csv
 import sys
@@ -36,7 +39,15 @@ def table(groups, steps):
     print(f"{'total':72} {sum(count.values()):7d} {grand / steps:10.1f}")
 
 
-if len(sys.argv) > 2 and sys.argv[2] == "--decode":
+if len(sys.argv) > 2 and sys.argv[2] == "--steps":
+    starts = [i for i, r in enumerate(rows) if "embedding_kernel" in r["Kernel Name"]]
+    steps = [rows[a:b] for a, b in zip(starts, starts[1:] + [len(rows)])][1:]  # [0]: the profiling step
+    for label, want_prefill in (("steps with prefill rows", True), ("decode-only steps", False)):
+        group = [s for s in steps if any("prefill_attention_kernel" in r["Kernel Name"] for r in s) == want_prefill]
+        print(f"{len(group)} {label}, kernels one at a time (ncu serialises them)")
+        if group:
+            table(group, len(group))
+elif len(sys.argv) > 2 and sys.argv[2] == "--decode":
     heads = [i for i, r in enumerate(rows) if "gemv_kernel<__nv_bfloat16, float" in r["Kernel Name"]]
     steps = [rows[a + 1:b + 1] for a, b in zip(heads[:-1], heads[1:])]  # heads[0] ends the prefill
     print(f"{len(steps)} batch-1 decode steps, kernels one at a time (ncu serialises them)")
