@@ -17,10 +17,11 @@
 # steps out; COMPARE=1 adds comparisons with settings already measured (one-row GEMVs in batches
 # of 2 loads, the GEMV up to 8 rows, cuBLASLt alone, the simt attention kernels); NCU=1 adds a
 # per-kernel profile of batch-1 decode steps, NCU_BATCH=256 one of the throughput test's prefill
-# and batch-256 decode steps; BENCH_INVARIANT=1 runs the benchmark again with
-# --batch-invariant; ROUNDS=n repeats the batch-1 comparisons n times, interleaved, and SETTINGS
-# names them (NODELLM_DEFAULTS=1 for the defaults); TRAIN_MINUTES (3.5, at most 5: the training
-# step is cut at 330 s) bounds the training. Everything lands in
+# and batch-256 decode steps, NCU_ATTENTION=1 every ncu section of one 64 x 4096 decode attention
+# launch; BENCH_INVARIANT=1 runs the benchmark again with --batch-invariant; ROUNDS=n repeats the
+# batch-1 comparisons n times, interleaved, and SETTINGS names them (NODELLM_DEFAULTS=1 for the
+# defaults); TRAIN_MINUTES (3.5, at most 5: the training step is cut at 330 s) bounds the
+# training. Everything lands in
 # $OUT: model.tar (the trained model), results.tgz (all logs and JSON) and the key files, with
 # summary.txt printed last.
 set -u
@@ -107,6 +108,13 @@ if [ "${NCU:-0}" = 1 ]; then  # per-kernel times of batch-1 decode steps (ncu se
     node .device/js/bench/gpu-bench.js --profile > /tmp/results/ncu-decode.csv 2> /tmp/results/ncu.log
   stamp "ncu exit $?"
   python3 scripts/ncu_summary.py /tmp/results/ncu-decode.csv --decode | tee /tmp/results/ncu-decode.txt | tee -a /tmp/results/summary.txt
+fi
+if [ "${NCU_ATTENTION:-0}" = 1 ]; then  # why decode attention reads K/V at ~62% of copy: one 64 x 4096 launch, every section
+  timeout 180 ncu --set full -k 'regex:paged_decode_kernel' --launch-skip 2 --launch-count 1 --page details \
+    ./build/Release/backend_check --time-only > /tmp/results/ncu-attention.txt 2>&1
+  stamp "ncu attention exit $?"
+  grep -E "Throughput|Duration|Issue Slots Busy|Eligible Warps|Achieved Occupancy|Stall|Registers Per" \
+    /tmp/results/ncu-attention.txt | head -30 | tee -a /tmp/results/summary.txt
 fi
 if [ -n "${NCU_BATCH:-}" ]; then  # the same for the throughput test's steps: prefills, then decodes at batch NCU_BATCH
   timeout 300 ncu --clock-control none --metrics gpu__time_duration.sum --csv -k 'regex:^(?!.*fill_random)' \
