@@ -23,21 +23,24 @@ const configDir = join(process.cwd(), 'bench', 'configs', 'llama3-8b');
 const VOCAB = 128256;
 const batchInvariant = args.includes('--batch-invariant');
 
-// Steps the engine until idle; stepTimes are the moments each step's result arrived, and
-// inStepMs the time spent waiting on engine.step() (the rest is JavaScript between steps).
+// Steps the engine until idle; stepTimes are the moments each step's result arrived, inStepMs
+// the time spent waiting on engine.step() (the rest is JavaScript between steps), and idleMs the
+// host time between a step's results and the next launch, when the GPU had nothing queued.
 async function timeSteps(engine: NativeEngine) {
   const stepTimes: number[] = [];
   let tokens = 0;
   let inStepMs = 0;
+  let idleMs = 0;
   while (engine.hasWork()) {
     const before = performance.now();
     const r = await engine.step();
     const after = performance.now();
     inStepMs += after - before;
+    idleMs += r.idleBeforeLaunchMs;
     stepTimes.push(after);
     tokens += r.seqIds.length;
   }
-  return { stepTimes, tokens, inStepMs };
+  return { stepTimes, tokens, inStepMs, idleMs };
 }
 
 const t0 = performance.now();
@@ -94,18 +97,21 @@ if (args.includes('--only-prefill')) {
   process.exit(0);
 }
 
-// 1. batch-1 decode: tokens/s over the decode steps (after the first token).
+// 1. batch-1 decode: tokens/s over the decode steps (after the first token), and the share of that
+// time the GPU waited for the host between steps.
+let batch1IdleShare = 0;
 async function batch1Decode() {
   add(128, 256);
   const single = await timeSteps(engine);
   const decodeSeconds = (single.stepTimes.at(-1)! - single.stepTimes[0]!) / 1000;
+  batch1IdleShare = single.idleMs / (decodeSeconds * 1000);
   return (single.tokens - 1) / decodeSeconds;
 }
 if (args.includes('--only-batch1')) {
   const rate = await batch1Decode();
   engine.close();
   // The caller labels the line with the settings it ran under (scripts/gpu-visit.sh does).
-  console.log(`batch-1 decode        ${rate.toFixed(1)} tok/s${batchInvariant ? ' (batch-invariant)' : ''}`);
+  console.log(`batch-1 decode        ${rate.toFixed(1)} tok/s${batchInvariant ? ' (batch-invariant)' : ''} (GPU waits for the host ${(100 * batch1IdleShare).toFixed(1)}% of it)`);
   process.exit(0);
 }
 const batch1 = await batch1Decode();
@@ -158,6 +164,9 @@ async function throughputTest(temperature: number) {
     steps: run.stepTimes.length,
     mean_step_ms: (seconds * 1000) / run.stepTimes.length,
     share_of_time_in_native_step: run.inStepMs / (seconds * 1000),
+    // Host work between one step's tokens and the next launch (the GPU idles): what overlapping
+    // the next step's preparation with the current one could win.
+    share_of_time_gpu_waits_for_host: run.idleMs / (seconds * 1000),
   };
 }
 const throughputGreedy = await throughputTest(0);
@@ -190,6 +199,7 @@ const result = {
   engine_load_seconds: loadSeconds,
   batch1_decode_tokens_per_s: batch1,
   batch1_ms_per_token: 1000 / batch1,
+  batch1_share_of_time_gpu_waits_for_host: batch1IdleShare,
   requests64_output_tokens_per_s: many64,
   prefill_4x2048_tokens_per_s: prefill,
   throughput_1000x256x256: throughputGreedy,
@@ -201,11 +211,11 @@ const result = {
 };
 writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
 console.log(`numerics              ${batchInvariant ? 'batch-invariant (--batch-invariant)' : 'default'}`);
-console.log(`batch-1 decode        ${batch1.toFixed(1)} tok/s (${(1000 / batch1).toFixed(2)} ms/token)`);
+console.log(`batch-1 decode        ${batch1.toFixed(1)} tok/s (${(1000 / batch1).toFixed(2)} ms/token; GPU waits for the host ${(100 * batch1IdleShare).toFixed(1)}%)`);
 console.log(`64 x (512 in, 128 out) ${many64.toFixed(0)} output tok/s`);
 console.log(`prefill 4 x 2048      ${prefill.toFixed(0)} tok/s`);
 for (const [label, t] of [['greedy', throughputGreedy], ['temperature 1', throughputSampled]] as const)
-  console.log(`1000 x (256 in, 256 out), ${label}: ${t.output_tokens_per_s.toFixed(0)} output tok/s, ${t.total_tokens_per_s.toFixed(0)} total (${t.seconds.toFixed(1)} s, ${t.steps} steps, ${t.mean_step_ms.toFixed(1)} ms each, ${(100 * t.share_of_time_in_native_step).toFixed(0)}% inside engine.step())`);
+  console.log(`1000 x (256 in, 256 out), ${label}: ${t.output_tokens_per_s.toFixed(0)} output tok/s, ${t.total_tokens_per_s.toFixed(0)} total (${t.seconds.toFixed(1)} s, ${t.steps} steps, ${t.mean_step_ms.toFixed(1)} ms each, ${(100 * t.share_of_time_in_native_step).toFixed(0)}% inside engine.step(), GPU waits for the host ${(100 * t.share_of_time_gpu_waits_for_host).toFixed(1)}%)`);
 console.log(`KV cache at 0.9       ${stats.numBlocks} blocks, ${kvGiB.toFixed(1)} GiB; at 0.3 (small engine) ${smallEngineBlocks} blocks`);
 console.log(`graphs match eager    ${graphsMatchEager}`);
 for (const [name, r] of [['random 8B', seeded8b], ['trained default model', seededDefault]] as const)

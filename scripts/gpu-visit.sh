@@ -84,7 +84,7 @@ fi
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
   timeout 240 node .device/js/bench/gpu-bench.js --out /tmp/results/gpu-bench.json > /tmp/results/gpu-bench.log 2>&1
   stamp "gpu-bench exit $?"
-  tail -10 /tmp/results/gpu-bench.log | tee -a /tmp/results/summary.txt
+  tail -11 /tmp/results/gpu-bench.log | tee -a /tmp/results/summary.txt
 fi
 if [ "${BENCH_INVARIANT:-0}" = 1 ]; then  # the same benchmark with --batch-invariant
   timeout 240 node .device/js/bench/gpu-bench.js --batch-invariant --out /tmp/results/gpu-bench-invariant.json \

@@ -95,6 +95,13 @@ export interface NativeStepResult extends NativeLogprobRows {
   promptLogprobs?: NativePromptLogprobs;
   numScheduledTokens: number;
   numPreempted: number;
+  /**
+   * Host time between the previous step's results and this step's launch (scheduling, inputs,
+   * and the caller's own work between steps): the device idled. 0 for the first step.
+   */
+  idleBeforeLaunchMs: number;
+  /** From this step's launch to its sampled tokens being back. */
+  launchToResultMs: number;
   /** The engine's counters after the step. */
   stats: NativeEngineStats;
 }

@@ -176,6 +176,16 @@ StepOutput LLMEngine::step() {
   out.num_scheduled_tokens = scheduled.num_tokens;
   out.num_preempted = scheduled.num_preempted;
   runner_->run(scheduled, *blocks_, out.sampled, out.prompt_logprobs);
+  if (!scheduled.scheduled.empty()) {
+    // The device idled from the last step whose results came back until this launch. After a
+    // step that returned without waiting (a prefill chunk sampling nothing), that is unknown: 0.
+    using Ms = std::chrono::duration<double, std::milli>;
+    const auto now = std::chrono::steady_clock::now(), launched = runner_->launched_at();
+    if (last_result_at_ != std::chrono::steady_clock::time_point{})
+      out.idle_before_launch_ms = Ms(launched - last_result_at_).count();
+    out.launch_to_result_ms = runner_->waited() ? Ms(now - launched).count() : 0;
+    last_result_at_ = runner_->waited() ? now : std::chrono::steady_clock::time_point{};
+  }
   for (const ScheduledSequence& s : scheduled.scheduled) s.seq->num_computed += s.num_new_tokens;
   for (size_t r = 0; r < out.sampled.seqs.size(); ++r) {
     Sequence* seq = out.sampled.seqs[r];

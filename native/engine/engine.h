@@ -4,6 +4,7 @@
 // max_tokens, the model length); everything about text (detokenizing, stop strings, streaming)
 // happens in TypeScript.
 #pragma once
+#include <chrono>
 #include <memory>
 #include <random>
 #include <string>
@@ -58,6 +59,11 @@ struct StepOutput {
   PromptLogprobRows prompt_logprobs;
   int num_scheduled_tokens = 0;
   int num_preempted = 0;
+  // Host time between the previous step's results and this step's launch (scheduling, input
+  // preparation, and whatever the caller did between steps): the device was idle. Then the
+  // time from the launch to this step's sampled tokens being back.
+  double idle_before_launch_ms = 0;
+  double launch_to_result_ms = 0;
   EngineStats stats;  // after the step
 };
 
@@ -91,6 +97,7 @@ class LLMEngine {
   std::unique_ptr<ModelRunner> runner_;
   std::mt19937_64 seed_source_;
   std::string backend_note_;
+  std::chrono::steady_clock::time_point last_result_at_{};  // when the last step's tokens were back
 };
 
 }  // namespace nodellm

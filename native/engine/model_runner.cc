@@ -153,6 +153,7 @@ int ModelRunner::graph_bucket(const SchedulerOutput& step) const {
 
 void ModelRunner::run(const SchedulerOutput& step, const BlockManager& blocks,
                       SampledRows& sampled, PromptLogprobRows& prompt_logprobs) {
+  waited_ = false;
   if (step.scheduled.empty()) return;
   const int bucket = graph_bucket(step);
   if (bucket > 0) {
@@ -168,12 +169,14 @@ void ModelRunner::run(const SchedulerOutput& step, const BlockManager& blocks,
       logits_for_rows(rows, bucket);
       it = graphs_.emplace(bucket, backend_.end_graph()).first;
     }
+    launched_at_ = std::chrono::steady_clock::now();
     backend_.replay_graph(it->second);
     sampling_rows(step, sampled);
     draw(static_cast<int>(step.scheduled.size()), sampled);
     return;
   }
   upload_inputs(step, blocks, 0);
+  launched_at_ = std::chrono::steady_clock::now();
   model_.forward(inputs_, activations_, caches_);
   score_prompts(step, prompt_logprobs);
   const std::vector<int32_t> rows = sampling_rows(step, sampled);
@@ -231,6 +234,7 @@ void ModelRunner::draw(int n, SampledRows& out) {
     backend_.download(out.logits.data(), logits);
   }
   out.result = sampling_.sample(logits);
+  waited_ = true;  // the sampled tokens are back
 }
 
 void ModelRunner::score_prompts(const SchedulerOutput& step, PromptLogprobRows& out) {

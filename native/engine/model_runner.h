@@ -3,6 +3,7 @@
 // largest step), runs the model, computes logits only for the rows that need them, samples, and
 // copies back the sampled ids and requested logprobs, the step's only transfer to the host.
 #pragma once
+#include <chrono>
 #include <map>
 #include <memory>
 #include <vector>
@@ -52,6 +53,12 @@ class ModelRunner {
 
   void run(const SchedulerOutput& step, const BlockManager& blocks, SampledRows& sampled,
            PromptLogprobRows& prompt_logprobs);
+  // When the last run() queued the model's work (after its host-side preparation): the GPU had
+  // nothing to do from the end of the step before until then.
+  std::chrono::steady_clock::time_point launched_at() const { return launched_at_; }
+  // Whether the last run() waited for the device (it copies back sampled tokens); a prefill chunk
+  // that samples nothing returns while the device still works.
+  bool waited() const { return waited_; }
   // Replaces the KV cache with one of num_blocks blocks (its contents are lost). Only before the
   // first graph is recorded: graphs hold the cache's addresses.
   void resize_kv_cache(int num_blocks);
@@ -85,6 +92,8 @@ class ModelRunner {
   SamplingInputs sampling_;
   ForwardInputs inputs_;
   int padding_slot_ = 0;            // a KV slot outside every sequence's blocks
+  std::chrono::steady_clock::time_point launched_at_{};
+  bool waited_ = false;
   std::map<int, int> graphs_;       // padded decode batch size -> backend graph
 };
 
