@@ -42,6 +42,25 @@ void Scheduler::preempt(Sequence* seq) {
   waiting_.push_front(seq);
 }
 
+namespace {
+
+// Tokens of a sequence's remaining ones to compute this step, given the budget left. A prompt
+// (or a recompute) cut into chunks avoids chunks of a single token: such a chunk takes the decode
+// attention kernel instead of the prefill kernel, whose sums are ordered differently, so where
+// the budget happened to cut would change the numbers (batch invariance, README). So a cut never
+// leaves one token for the last chunk, and a prompt not started yet waits rather than start with
+// one token; one already started goes on a token at a time when decodes fill the step, rather
+// than stall. 0: wait.
+int chunk_tokens(int remaining, int budget, bool started) {
+  if (remaining <= budget) return remaining;
+  int n = budget;
+  if (remaining - n == 1) --n;
+  if (n >= 2) return n;
+  return started ? budget : 0;
+}
+
+}  // namespace
+
 SchedulerOutput Scheduler::schedule() {
   SchedulerOutput out;
   int budget = config_.max_num_batched_tokens;
@@ -49,7 +68,7 @@ SchedulerOutput Scheduler::schedule() {
   // Running sequences first: decodes, and prefills that were split over several steps.
   for (size_t i = 0; i < running_.size() && budget > 0;) {
     Sequence* seq = running_[i];
-    const int n = std::min(seq->num_tokens() - seq->num_computed, budget);
+    const int n = chunk_tokens(seq->num_tokens() - seq->num_computed, budget, true);
     bool self_preempted = false;
     while (!blocks_.can_grow(*seq, seq->num_computed + n)) {
       Sequence* victim = running_.back();
@@ -74,8 +93,8 @@ SchedulerOutput Scheduler::schedule() {
     while (!waiting_.empty() && budget > 0 &&
            static_cast<int>(running_.size()) < config_.max_num_seqs) {
       Sequence* seq = waiting_.front();
-      const int n = std::min(seq->num_tokens() - seq->num_computed, budget);
-      if (!blocks_.can_grow(*seq, seq->num_computed + n)) break;
+      const int n = chunk_tokens(seq->num_tokens() - seq->num_computed, budget, false);
+      if (n == 0 || !blocks_.can_grow(*seq, seq->num_computed + n)) break;
       waiting_.pop_front();
       blocks_.grow(*seq, seq->num_computed + n);
       running_.push_back(seq);
