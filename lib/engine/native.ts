@@ -97,10 +97,12 @@ export interface NativeStepResult extends NativeLogprobRows {
   numPreempted: number;
   /**
    * Host time between the previous step's results and this step's launch (scheduling, inputs,
-   * and the caller's own work between steps): the device idled. 0 for the first step.
+   * and the caller's own work between steps): the device idled. 0 when unknown: the first step
+   * after the engine ran out of work, or after a step that returned without waiting for the
+   * device (a prefill chunk that samples nothing).
    */
   idleBeforeLaunchMs: number;
-  /** From this step's launch to its sampled tokens being back. */
+  /** From this step's launch to its sampled tokens (or prompt logprobs) being back; 0 when the step did not wait. */
   launchToResultMs: number;
   /** The engine's counters after the step. */
   stats: NativeEngineStats;

@@ -60,8 +60,9 @@ struct StepOutput {
   int num_scheduled_tokens = 0;
   int num_preempted = 0;
   // Host time between the previous step's results and this step's launch (scheduling, input
-  // preparation, and whatever the caller did between steps): the device was idle. Then the
-  // time from the launch to this step's sampled tokens being back.
+  // preparation, and whatever the caller did between steps): the device was idle. 0 when unknown:
+  // the first step after the engine ran out of work, or after a step that did not wait for its
+  // results. Then the time from the launch to this step's results being back (0: not waited for).
   double idle_before_launch_ms = 0;
   double launch_to_result_ms = 0;
   EngineStats stats;  // after the step

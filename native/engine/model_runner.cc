@@ -286,6 +286,7 @@ void ModelRunner::score_prompts(const SchedulerOutput& step, PromptLogprobRows& 
       backend_.download(out.top_ids.data() + at * k, top_ids);
       backend_.download(out.top_logprobs.data() + at * k, top_lp);
     }
+    waited_ = true;  // the scores are back, so the step's whole forward pass is done
   }
 }
 

@@ -56,8 +56,8 @@ class ModelRunner {
   // When the last run() queued the model's work (after its host-side preparation): the GPU had
   // nothing to do from the end of the step before until then.
   std::chrono::steady_clock::time_point launched_at() const { return launched_at_; }
-  // Whether the last run() waited for the device (it copies back sampled tokens); a prefill chunk
-  // that samples nothing returns while the device still works.
+  // Whether the last run() waited for the device (it copies back sampled tokens or prompt
+  // logprobs); a prefill chunk that returns neither returns while the device still works.
   bool waited() const { return waited_; }
   // Replaces the KV cache with one of num_blocks blocks (its contents are lost). Only before the
   // first graph is recorded: graphs hold the cache's addresses.

@@ -24,6 +24,18 @@ describe('step timing', () => {
     engine.close();
   });
 
+  it('after the engine ran out of work, the wait for the next request is not counted', async () => {
+    const engine = await loadNativeEngine(dir, { device: 'cpu', maxModelLen: 64, numKvBlocks: 16 });
+    engine.addRequest(1, Int32Array.from(seededInts(3, 8, 500)), greedy(2));
+    while (engine.hasWork()) await engine.step();
+    await sleep(60);
+    engine.addRequest(2, Int32Array.from(seededInts(4, 8, 500)), greedy(2));
+    const next = await engine.step();
+    expect(next.idleBeforeLaunchMs).toBe(0);
+    expect(next.launchToResultMs).toBeGreaterThan(0);
+    engine.close();
+  });
+
   it('a prefill chunk that samples nothing does not wait, so the next step cannot tell the idle time', async () => {
     const engine = await loadNativeEngine(dir, { device: 'cpu', maxModelLen: 64, numKvBlocks: 16, maxNumBatchedTokens: 8, maxNumSeqs: 8 });
     engine.addRequest(1, Int32Array.from(seededInts(2, 20, 500)), greedy(2));
