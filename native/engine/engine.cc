@@ -186,8 +186,6 @@ StepOutput LLMEngine::step() {
     out.launch_to_result_ms = runner_->waited() ? Ms(now - launched).count() : 0;
     last_result_at_ = runner_->waited() ? now : std::chrono::steady_clock::time_point{};
   }
-  // With nothing left to run, the time until the next request arrives is not the host's doing.
-  if (!has_work()) last_result_at_ = {};
   for (const ScheduledSequence& s : scheduled.scheduled) s.seq->num_computed += s.num_new_tokens;
   for (size_t r = 0; r < out.sampled.seqs.size(); ++r) {
     Sequence* seq = out.sampled.seqs[r];
@@ -200,6 +198,8 @@ StepOutput LLMEngine::step() {
     if (reason != FinishReason::None) scheduler_->finish(seq);
   }
   out.sampled.seqs.clear();  // finished sequences are gone; ids are in seq_ids
+  // With nothing left to run, the time until the next request arrives is not the host's doing.
+  if (!has_work()) last_result_at_ = {};
   out.stats = stats();
   return out;
 }
