@@ -70,6 +70,7 @@ const add = (promptLen: number, newTokens: number, sampling: Partial<NativeSampl
 if (args.includes('--profile') || args.includes('--profile-batch')) {
   if (args.includes('--profile-batch')) {
     const n = Number(args[args.indexOf('--profile-batch') + 1]);
+    if (!Number.isInteger(n) || n < 1) throw new Error('--profile-batch takes a number of requests, e.g. --profile-batch 256');
     for (let i = 0; i < n; i++) add(256, 8);
   } else {
     add(128, 17);

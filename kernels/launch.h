@@ -34,9 +34,10 @@ struct AttentionScratch {
   int64_t capacity = 0;        // (row, head, partition) entries in max and sum
   int64_t value_capacity = 0;  // floats in value
   int multiprocessors = 132;
-  // Split decode contexts into more partitions when the step has few rows. Off in batch-invariant
-  // mode: the split, and so the order of each row's sums, would depend on the step's row count.
-  bool split_by_rows = true;
+  // Split decode contexts into partitions (more of them when the step has few rows). Off in
+  // batch-invariant mode: the split, and so the order of each row's sums, would depend on the
+  // step's row count.
+  bool split_contexts = true;
   // The most partitions per (row, head) that fit.
   int max_partitions(int64_t rows, int heads, int head_dim) const {
     const int64_t pairs = rows * heads;

@@ -410,7 +410,7 @@ void launch(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Ten
   const int64_t target = (wide ? decode_blocks_per_sm() : 2) * scratch.multiprocessors;
   int partitions = static_cast<int>(std::min<int64_t>((target + blocks - 1) / blocks, decode_max_partitions()));
   partitions = std::max(1, std::min(partitions, scratch.max_partitions(q.rows, b.num_heads, HeadDim)));
-  if (!scratch.split_by_rows) partitions = 1;
+  if (!scratch.split_contexts) partitions = 1;
   Partials partials{scratch.max, scratch.sum, scratch.value, partitions, b.num_heads, 1};
   dim3 grid(static_cast<unsigned>(q.rows), b.num_kv_heads, head_chunks * partitions);
   if constexpr (!std::is_same_v<T, float> && HeadDim >= 64) {

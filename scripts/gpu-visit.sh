@@ -53,10 +53,12 @@ if [ -n "${train_pid:-}" ]; then
 fi
 
 timeout 150 ./build/Release/backend_check > /tmp/results/backend-check.txt 2>&1
-stamp "backend_check exit $?: $(tail -1 /tmp/results/backend-check.txt)"
+echo "exit $?" >> /tmp/results/backend-check.txt  # test/gpu reads this log (NODELLM_CHECK_LOGS)
+stamp "backend_check $(tail -1 /tmp/results/backend-check.txt): $(tail -2 /tmp/results/backend-check.txt | head -1)"
 grep -E "^time|FAIL|^sample" /tmp/results/backend-check.txt | tee -a /tmp/results/summary.txt
 timeout 150 ./build/Release/invariance_check > /tmp/results/invariance-check.txt 2>&1
-stamp "invariance_check exit $?: $(tail -1 /tmp/results/invariance-check.txt)"
+echo "exit $?" >> /tmp/results/invariance-check.txt
+stamp "invariance_check $(tail -1 /tmp/results/invariance-check.txt): $(tail -2 /tmp/results/invariance-check.txt | head -1)"
 grep -E "FAIL|differs|^time" /tmp/results/invariance-check.txt | tee -a /tmp/results/summary.txt
 if [ -f .device/vitest.tar.xz ]; then  # the GPU test suite (test/gpu), packed by scripts/pack-vitest.sh
   tar -xJf .device/vitest.tar.xz

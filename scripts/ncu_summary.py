@@ -6,7 +6,8 @@
         the profiling step and the prefill
     python3 scripts/ncu_summary.py ncu.csv --steps     every step after the engine's profiling step,
         split where the embedding kernel starts one, in two tables: steps with prefill rows (the
-        tensor-core prefill kernel ran) and decode-only steps
+        tensor-core prefill kernel ran) and decode-only steps; for models whose head_dim that
+        kernel does not serve (32, 256), every step lands in the second table
 """
 import csv
 import sys

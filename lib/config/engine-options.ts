@@ -19,8 +19,10 @@ export interface EngineOptions {
   maxSeqLenToCapture?: number;
   /**
    * Compute every row the same way whatever it is batched with (vLLM's VLLM_BATCH_INVARIANT), so a
-   * seeded request gives the same tokens alone and inside any batch. On CUDA it costs speed at
-   * small batches (no one-row GEMV, no context split); the CPU backend is always batch-invariant.
+   * seeded request gives the same tokens alone and inside any batch (on CUDA, short of the
+   * exceptions README's "Batch invariance" lists, such as a preempted request's recompute). It
+   * costs speed at small batches (no one-row GEMV, no context split); the CPU backend is always
+   * batch-invariant.
    */
   batchInvariant?: boolean;
   /** 'auto'/'safetensors' read the weights; 'dummy' fills seeded random ones from config.json alone (vLLM's LOAD_FORMAT=dummy, for benchmarks). */

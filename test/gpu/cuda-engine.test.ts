@@ -69,15 +69,18 @@ async function generate(engine: NativeEngine, prompts: number[][], vocab: number
 
 /**
  * Runs a check binary of build/Release; its lines with FAIL are the failures. Where
- * NODELLM_CHECK_LOGS names a directory holding this build's output of the binary (NAME.txt, with
- * dashes: scripts/gpu-visit.sh runs both checks first), that output is checked instead of a
- * second run: the binary prints PASS only when it exits 0.
+ * NODELLM_CHECK_LOGS names a directory holding this visit's output of the binary (NAME.txt, with
+ * dashes, ending in the line `exit STATUS`: scripts/gpu-visit.sh runs both checks first), that
+ * output is checked instead of a second run.
  */
 function runCheck(name: string) {
   const binary = join(packageRoot(), 'build', 'Release', name);
   expect(existsSync(binary), `${binary} is built with the CUDA backend`).toBe(true);
   const log = process.env.NODELLM_CHECK_LOGS && join(process.env.NODELLM_CHECK_LOGS, `${name.replace('_', '-')}.txt`);
-  const run = log && existsSync(log) ? { stdout: readFileSync(log, 'utf8'), status: 0 } : spawnSync(binary, [], { encoding: 'utf8', timeout: 600_000 });
+  const logged = log && existsSync(log) ? readFileSync(log, 'utf8') : undefined;
+  const status = logged?.match(/^exit (\d+)\s*$/m);
+  if (logged !== undefined) expect(status, `${log} ends with its exit status`).not.toBeNull();
+  const run = logged !== undefined ? { stdout: logged, status: Number(status![1]) } : spawnSync(binary, [], { encoding: 'utf8', timeout: 600_000 });
   const failing = run.stdout.split('\n').filter((l) => l.includes('FAIL'));
   expect(failing, run.stdout.slice(-2000)).toEqual([]);
   expect(run.stdout).toContain('PASS: 0 failing case(s)');

@@ -29,7 +29,7 @@ CudaBackend::CudaBackend(int device, bool batch_invariant) : device_(device), ba
   NODELLM_CUDA(cudaSetDevice(device_));
   NODELLM_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   gemm_ = std::make_unique<Gemm>(stream_, batch_invariant_);
-  attention_scratch_.split_by_rows = !batch_invariant_;
+  attention_scratch_.split_contexts = !batch_invariant_;
   NODELLM_CUDA(cudaHostAlloc(reinterpret_cast<void**>(&pinned_), pinned_bytes_, cudaHostAllocDefault));
   NODELLM_CUDA(cudaDeviceGetAttribute(&attention_scratch_.multiprocessors, cudaDevAttrMultiProcessorCount, device_));
   // 64K (row, head, partition) entries: enough to split a few rows' contexts many ways; with many

@@ -20,7 +20,10 @@ cudaDataType_t cuda_type(DType d) {
 
 Gemm::Gemm(cudaStream_t stream, bool batch_invariant) : stream_(stream), batch_invariant_(batch_invariant) {
   // For comparisons (bench/RESULTS.md): the row count the invariant algorithms are chosen for.
-  if (const char* rows = std::getenv("NODELLM_INVARIANT_ROWS")) reference_rows_ = std::max(1, std::atoi(rows));
+  if (const char* rows = std::getenv("NODELLM_INVARIANT_ROWS")) {
+    reference_rows_ = std::atoi(rows);
+    if (reference_rows_ < 1) fail("NODELLM_INVARIANT_ROWS must be a positive number of rows, got \"", rows, "\"");
+  }
   NODELLM_CUBLAS(cublasLtCreate(&handle_));
   NODELLM_CUDA(cudaMalloc(&workspace_, workspace_bytes_));
 }
@@ -113,9 +116,13 @@ cublasLtMatmulAlgo_t Gemm::invariant_algo(const Key& shape, const Plan& p, const
   }
   cublasLtMatmulHeuristicResult_t check{};
   const cublasStatus_t status = cublasLtMatmulAlgoCheck(handle_, p.op, p.a, p.b, p.c, p.c, &it->second, &check);
-  if (status != CUBLAS_STATUS_SUCCESS || check.workspaceSize > workspace_bytes_)
+  if (status != CUBLAS_STATUS_SUCCESS)
     fail("batch-invariant GEMM: cuBLASLt's algorithm for [", reference_rows_, ",", k, "] x [", m, ",", k,
          "]^T does not serve ", out.rows, " rows (", cublasLtGetStatusString(status), ")");
+  if (check.workspaceSize > workspace_bytes_)
+    fail("batch-invariant GEMM: cuBLASLt's algorithm for [", reference_rows_, ",", k, "] x [", m, ",", k,
+         "]^T needs ", check.workspaceSize, " bytes of workspace at ", out.rows, " rows, more than the ",
+         workspace_bytes_, " it has");
   return it->second;
 }
 
