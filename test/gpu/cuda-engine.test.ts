@@ -88,28 +88,30 @@ function runCheck(name: string) {
 }
 
 /**
- * With batchInvariant: a seeded request (100-token prompt, 64 tokens at temperature 0.8, top_p 0.95) alone, then as the
- * first of 64 requests with other prompts, seeds and temperatures: its logits at every step and
- * its tokens. With 64 prompts the token budget cuts prefills into chunks and mixes them with
- * decodes; later steps are graphed decodes at batch 64.
+ * With batchInvariant: a seeded request (100-token prompt, 64 tokens at temperature 0.8, top_p
+ * 0.95) alone, then as the first of 64 requests with other prompts, seeds and temperatures, then
+ * as the last of them (its prompt then waits behind ~5,000 others and the token budget cuts it
+ * where it happens to fall): its logits at every step and its tokens. With 64 prompts the budget
+ * mixes prefill chunks with decodes; later steps are graphed decodes at batch 64.
  */
 async function seededAloneAndInBatch(dir: string, maxModelLen: number) {
   const vocab = (await readModelConfig(dir)).vocabSize;
   const target = seededInts(4242, 100, vocab);
   const params = greedy(64, { temperature: 0.8, topP: 0.95, seed: 1234 });
-  const run = async (company: number) => {
+  const run = async (company: number, targetFirst = true) => {
     const engine = await loadNativeEngine(dir, {
       device: 'cuda', returnLogits: true, maxModelLen, maxNumSeqs: 128, numKvBlocks: 1200, batchInvariant: true,
     });
-    engine.addRequest(1, Int32Array.from(target), params);
+    if (targetFirst) engine.addRequest(1, Int32Array.from(target), params);
     for (let i = 0; i < company; i++)
       engine.addRequest(i + 2, Int32Array.from(seededInts(5000 + i, 50 + i, vocab)), greedy(64, { temperature: 1, seed: 77 + i }));
+    if (!targetFirst) engine.addRequest(1, Int32Array.from(target), params);
     const rows = new SequenceRows(vocab);
     await drain(engine, rows.add);
     engine.close();
     return { tokens: rows.tokens.get(1)!, logits: rows.logits.get(1)! };
   };
-  return { alone: await run(0), inBatch: await run(63) };
+  return { alone: await run(0), inBatch: await run(63), behind: await run(63, false) };
 }
 
 describe.skipIf(!cuda)('CUDA backend on the GPU', () => {
@@ -126,11 +128,13 @@ describe.skipIf(!cuda)('CUDA backend on the GPU', () => {
     { name: models[0]!.name, dir: async () => writeModel(models[0]!.model), maxModelLen: 256 },
   ])('seeded sampling alone and in a batch of 64: $name', ({ dir, maxModelLen }) => {
     it('batchInvariant: the same logits, bit for bit, and the same 64 tokens', async () => {
-      const { alone, inBatch } = await seededAloneAndInBatch(await dir(), maxModelLen);
+      const { alone, inBatch, behind } = await seededAloneAndInBatch(await dir(), maxModelLen);
       expect(alone.tokens).toHaveLength(64);
-      expect(inBatch.tokens).toEqual(alone.tokens);
-      for (let step = 0; step < 64; step++)
-        expect(Array.from(inBatch.logits[step]!), `step ${step}`).toEqual(Array.from(alone.logits[step]!));
+      for (const [where, got] of [['first of 64', inBatch], ['last of 64', behind]] as const) {
+        expect(got.tokens, where).toEqual(alone.tokens);
+        for (let step = 0; step < 64; step++)
+          expect(Array.from(got.logits[step]!), `${where}, step ${step}`).toEqual(Array.from(alone.logits[step]!));
+      }
     });
 
   });
