@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { NativeEngine, NativeSamplingParams } from '../lib/engine/native.js';
 import { ensureDefaultModel } from '../lib/models/default-model.js';
 import { readModelConfig } from '../lib/models/hf-config.js';
-import { drain, greedy, loadNativeEngine, SequenceRows, seededInts } from '../test/helpers/native-engine.js';
+import { drain, greedy, loadNativeEngine, SequenceRows, seededInts, seededRequestAmong } from '../test/helpers/native-engine.js';
 
 const args = process.argv.slice(2);
 const outFile = args.includes('--out') ? args[args.indexOf('--out') + 1]! : 'gpu-bench.json';
@@ -135,14 +135,9 @@ const prefill = await prefill4x2048();
 // --batch-invariant. Checked here on the random 8B model (near-uniform logits over 128K tokens)
 // and on the trained default model below.
 async function seededTokens(e: NativeEngine, vocab: number, companions: number) {
-  const sampled = greedy(64, { temperature: 0.8, topP: 0.95, seed: 1234 });
-  const target = id++;
-  e.addRequest(target, Int32Array.from(seededInts(4242, 100, vocab)), sampled);
-  for (let i = 0; i < companions; i++)
-    e.addRequest(id++, Int32Array.from(seededInts(5000 + i, 50 + i, vocab)), greedy(64, { temperature: 1, seed: 77 + i }));
-  const steps = new SequenceRows();
-  await drain(e, steps.add);
-  return steps.tokens.get(target)!;
+  const { tokens } = await seededRequestAmong(e, vocab, companions, { firstId: id });
+  id += companions + 1;
+  return tokens;
 }
 async function seededCheck(e: NativeEngine, vocab: number) {
   const alone = await seededTokens(e, vocab, 0);

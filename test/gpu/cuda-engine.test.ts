@@ -23,7 +23,7 @@ import { ensureDefaultModel } from '../../lib/models/default-model.js';
 import { readModelConfig } from '../../lib/models/hf-config.js';
 import { packageRoot } from '../../lib/package-root.js';
 import { relativeError } from '../helpers/logit-error.js';
-import { drain, greedy, loadNativeEngine, SequenceRows, seededInts, writeModel } from '../helpers/native-engine.js';
+import { drain, greedy, loadNativeEngine, SequenceRows, seededInts, seededRequestAmong, writeModel } from '../helpers/native-engine.js';
 import { LlamaReference } from '../reference/llama-f64.js';
 
 const DECODE_STEPS = 32;
@@ -96,20 +96,13 @@ function runCheck(name: string) {
  */
 async function seededAloneAndInBatch(dir: string, maxModelLen: number) {
   const vocab = (await readModelConfig(dir)).vocabSize;
-  const target = seededInts(4242, 100, vocab);
-  const params = greedy(64, { temperature: 0.8, topP: 0.95, seed: 1234 });
-  const run = async (company: number, targetFirst = true) => {
+  const run = async (companions: number, targetFirst = true) => {
     const engine = await loadNativeEngine(dir, {
       device: 'cuda', returnLogits: true, maxModelLen, maxNumSeqs: 128, numKvBlocks: 1200, batchInvariant: true,
     });
-    if (targetFirst) engine.addRequest(1, Int32Array.from(target), params);
-    for (let i = 0; i < company; i++)
-      engine.addRequest(i + 2, Int32Array.from(seededInts(5000 + i, 50 + i, vocab)), greedy(64, { temperature: 1, seed: 77 + i }));
-    if (!targetFirst) engine.addRequest(1, Int32Array.from(target), params);
-    const rows = new SequenceRows(vocab);
-    await drain(engine, rows.add);
+    const result = await seededRequestAmong(engine, vocab, companions, { targetFirst });
     engine.close();
-    return { tokens: rows.tokens.get(1)!, logits: rows.logits.get(1)! };
+    return result;
   };
   return { alone: await run(0), inBatch: await run(63), behind: await run(63, false) };
 }
@@ -136,7 +129,6 @@ describe.skipIf(!cuda)('CUDA backend on the GPU', () => {
           expect(Array.from(got.logits[step]!), `${where}, step ${step}`).toEqual(Array.from(alone.logits[step]!));
       }
     });
-
   });
 
   describe.each(models)('logits against the float64 reference: $name', ({ model }) => {

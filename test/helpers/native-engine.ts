@@ -9,7 +9,9 @@ import { type NativeEngine, type NativeSamplingParams, type NativeStepResult, ad
 import { nativeEngineConfig, readModelFiles } from '../../lib/models/load-model.js';
 import { type RandomModelOptions, writeRandomLlamaModel } from '../../lib/models/random-model.js';
 
-export { seededInts } from './random.js';
+import { seededInts } from './random.js';
+
+export { seededInts };
 
 export function tempDir(prefix = 'nodellm-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
@@ -73,6 +75,29 @@ export class SequenceRows {
         this.logits.set(id, [...(this.logits.get(id) ?? []), r.logits.slice(row * this.vocab, (row + 1) * this.vocab)]);
     }
   };
+}
+
+/**
+ * Issue 5's seeded-sampling case: a seeded request (a 100-token prompt, 64 tokens at temperature
+ * 0.8, top_p 0.95) with `companions` other requests (prompts of 50 + i tokens, temperature 1, seeds
+ * of their own), added before them or after them. The request has id `firstId`, the companions
+ * the next ones. Returns the request's tokens and, when the engine returns logits, its logits.
+ */
+export async function seededRequestAmong(
+  engine: NativeEngine,
+  vocab: number,
+  companions: number,
+  { firstId = 1, targetFirst = true }: { firstId?: number; targetFirst?: boolean } = {},
+): Promise<{ tokens: number[]; logits: Float32Array[] }> {
+  const addTarget = () =>
+    engine.addRequest(firstId, Int32Array.from(seededInts(4242, 100, vocab)), greedy(64, { temperature: 0.8, topP: 0.95, seed: 1234 }));
+  if (targetFirst) addTarget();
+  for (let i = 0; i < companions; i++)
+    engine.addRequest(firstId + 1 + i, Int32Array.from(seededInts(5000 + i, 50 + i, vocab)), greedy(64, { temperature: 1, seed: 77 + i }));
+  if (!targetFirst) addTarget();
+  const rows = new SequenceRows(vocab);
+  await drain(engine, rows.add);
+  return { tokens: rows.tokens.get(firstId)!, logits: rows.logits.get(firstId) ?? [] };
 }
 
 /** Writes rows of `vocab` float32 values to one row-major file (the parity scripts' logit files). */

@@ -178,9 +178,10 @@ describe('reading rules', () => {
   });
 
   it('bad values are named with what was received', () => {
-    expect(problems({ MAX_CONCURRENCY: '0', ENFORCE_EAGER: 'maybe', BLOCK_SIZE: '12', DEFAULT_BATCH_SIZE_GROWTH_FACTOR: '-1' })).toEqual([
+    expect(problems({ MAX_CONCURRENCY: '0', ENFORCE_EAGER: 'maybe', BLOCK_SIZE: '12', DEFAULT_BATCH_SIZE_GROWTH_FACTOR: '-1', VLLM_BATCH_INVARIANT: 'sometimes' })).toEqual([
       'BLOCK_SIZE: must be one of 8, 16, 32, but is "12"',
       'ENFORCE_EAGER: must be true or false (or 1/0, yes/no, on/off), but is "maybe"',
+      'VLLM_BATCH_INVARIANT: must be true or false (or 1/0, yes/no, on/off), but is "sometimes"',
       'DEFAULT_BATCH_SIZE_GROWTH_FACTOR: must be a number > 0, but is "-1"',
       'MAX_CONCURRENCY: must be an integer >= 1, but is "0"',
     ]);

@@ -216,7 +216,7 @@ LinearWeight CudaBackend::prepare_linear(const Tensor& weight) {
 }
 
 void CudaBackend::linear(const Tensor& out, const Tensor& x, const LinearWeight& weight, const Tensor* bias) {
-  if (gemv_applies(out, x, weight.data)) kernels::gemv(out, x, weight.data, stream_);
+  if (!batch_invariant_ && kernels::gemv_applies(out, x, weight.data)) kernels::gemv(out, x, weight.data, stream_);
   else gemm_->run(out, x, weight.data);
   if (bias) kernels::add_bias(out, *bias, stream_);
 }

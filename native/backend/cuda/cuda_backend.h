@@ -73,13 +73,8 @@ class CudaBackend final : public Backend {
   void copy_to_device_chunked(void* dst, const void* src, size_t bytes);
   void ensure_sampling_scratch(int64_t rows, int64_t vocab);
 
-  // The one-row GEMV kernels, unless batch-invariant numerics were asked for.
-  bool gemv_applies(const Tensor& out, const Tensor& x, const Tensor& w) const {
-    return !batch_invariant_ && kernels::gemv_applies(out, x, w);
-  }
-
   int device_;
-  bool batch_invariant_;
+  bool batch_invariant_;  // never the one-row GEMV kernels (their sums are ordered unlike cuBLASLt's)
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<Gemm> gemm_;
   std::unordered_set<void*> allocations_;
