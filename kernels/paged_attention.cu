@@ -12,6 +12,7 @@
 // to the tensor-core kernel of prefill_attention.cu where it applies.
 #include <algorithm>
 #include <cstdlib>
+#include <string>
 #include <type_traits>
 
 #include "kernels/chain.cuh"
@@ -174,7 +175,7 @@ __global__ void __launch_bounds__(kWarps * 32, Group >= 8 ? 2 : 3)  // 3 blocks 
 paged_decode_kernel(T* out, int64_t out_stride, const T* q, int64_t q_stride, const T* k_cache, const T* v_cache,
                     int64_t cache_stride, const int32_t* query_start, const int32_t* seq_lens,
                     const int32_t* block_tables, int64_t table_stride, int num_seqs, int group, int block_size,
-                    float scale, int head_chunks, bool single_row_only, Partials partials) {
+                    float scale, int head_chunks, bool single_row_only, bool stage_table, Partials partials) {
   begin_chained_kernel();
   constexpr int kLanesPerKey = HeadDim / 8;
   constexpr int kKeysPerLoad = 32 / kLanesPerKey;
@@ -196,6 +197,18 @@ paged_decode_kernel(T* out, int64_t out_stride, const T* q, int64_t q_stride, co
   const int key_begin = partition * keys;
   if (key_begin > position) return;
   const int key_end = min(position + 1, key_begin + keys);
+
+  // The partition's block-table entries, staged in shared memory once (when they fit), so a key's
+  // cache address inside the loop needs no global load that the K and V loads then wait on.
+  constexpr int kTableCap = 256;
+  __shared__ int32_t s_table[kTableCap];
+  const int first_block = key_begin / block_size;
+  const bool staged = stage_table && (key_end - 1) / block_size - first_block < kTableCap;
+  if (staged) {
+    for (int i = threadIdx.x; first_block + i <= (key_end - 1) / block_size; i += blockDim.x)
+      s_table[i] = blocks[first_block + i];
+    __syncthreads();
+  }
 
   // This lane's 8 dimensions of each query head, pre-scaled.
   float qv[Group][8];
@@ -227,7 +240,8 @@ paged_decode_kernel(T* out, int64_t out_stride, const T* q, int64_t q_stride, co
       const int j = base + u * kKeysPerLoad + key_slot;
       kr[u] = vr[u] = make_uint4(0, 0, 0, 0);
       if (j < key_end) {
-        const int64_t slot = static_cast<int64_t>(blocks[j / block_size]) * block_size + j % block_size;
+        const int32_t block = staged ? s_table[j / block_size - first_block] : blocks[j / block_size];
+        const int64_t slot = static_cast<int64_t>(block) * block_size + j % block_size;
         const int64_t at = slot * cache_stride + kv_head * HeadDim + key_lane * 8;
         kr[u] = *reinterpret_cast<const uint4*>(k_cache + at);
         vr[u] = *reinterpret_cast<const uint4*>(v_cache + at);
@@ -387,6 +401,16 @@ int decode_max_partitions() {
   return most;
 }
 
+// NODELLM_DECODE_TABLE=global: the bandwidth kernel reads block-table entries from global memory in
+// its loop instead of staging the partition's entries in shared memory (for comparisons); read once.
+bool decode_table_staged() {
+  static const bool staged = [] {
+    const char* v = std::getenv("NODELLM_DECODE_TABLE");
+    return !(v && std::string(v) == "global");
+  }();
+  return staged;
+}
+
 // Keys that all warps of a paged_decode_kernel block take in one pass over the context.
 template <int HeadDim, int Group>
 constexpr int decode_block_keys() {
@@ -424,7 +448,7 @@ void launch(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Ten
                        out.ptr<T>(), out.stride, q.ptr<T>(), q.stride, k_cache.ptr<T>(), v_cache.ptr<T>(),
                        k_cache.stride, b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(),
                        b.block_tables.ptr<int32_t>(), b.block_tables.stride, b.num_seqs, group, b.block_size, b.scale,
-                       head_chunks, single_row_only, partials);
+                       head_chunks, single_row_only, decode_table_staged(), partials);
       });
     }
   }
