@@ -6,6 +6,10 @@
 // warp, lanes split head_dim, so a key row is one coalesced read. Warps keep an online softmax
 // (running max, sum, weighted values) and are merged at the end.
 //
+// That is the per-row kernel (float32, small heads). For 16-bit caches, decode rows take one of
+// two bandwidth kernels built on the same plan: on tensor cores at head_dim 64 and 128
+// (paged_decode_mma_kernel), with 16-byte lanes at 256 (paged_decode_kernel).
+//
 // When there are few rows (decode), the context is split into partitions so the GPU has enough
 // blocks (flash-decoding): each block writes its partial softmax, and a second kernel merges the
 // partitions of each (row, head). With many rows there is one partition per row. Prefill rows go
@@ -19,6 +23,7 @@
 #include "kernels/common.cuh"
 #include "kernels/dispatch.cuh"
 #include "kernels/launch.h"
+#include "kernels/mma.cuh"
 
 namespace nodellm::kernels {
 namespace {
@@ -334,6 +339,180 @@ paged_decode_kernel(T* out, int64_t out_stride, const T* q, int64_t q_stride, co
   store_block_result<T, HeadDim>(out, out_stride, row, first_head, heads, partition, s_m, s_l, s_acc, partials);
 }
 
+// The decode kernel on tensor cores, for 16-bit caches with head_dim 64 or 128: per 16 keys a warp
+// computes the scores of up to 8 query heads of one KV head as S^T = K Q^T (keys as mma rows, heads
+// as columns) and the values as O^T += V^T P^T (head_dim as rows), so a key costs a few mma
+// instructions instead of a lane's dot products, shuffles and conversions; the kernel then waits on
+// memory, not on issue. Each warp takes every kWarps-th tile of 16 keys of its partition.
+//
+// Layouts (mma.cuh gives the fragments; g = lane / 4, t = lane % 4). The sum over head_dim and the
+// order of the output's dims are free to permute, so each lane's cache reads are whole 16-byte
+// pieces, and each load instruction covers whole 32-byte sectors:
+//   - K, A of S^T (16 keys x 16 dims per k-step): lane (g, t) reads keys g and g+8, its u-th piece
+//     being dims u*32 + t*8 .. +8. k-step s takes piece s/2, words 2(s%2) (A's columns 2t, 2t+1)
+//     and 2(s%2)+1 (columns 2t+8, 2t+9). Q, B of S^T, is read in the same layout for head g.
+//   - V, A of O^T (16 dims x 16 keys): lane (g, t) reads keys 2t, 2t+1, 2t+8, 2t+9, its pieces
+//     being dims u*64 + g*8 .. +8. Word w of piece u holds the dims of m-tile i = 4u + w, rows g
+//     (low half) and g+8 (high half); one byte permute pairs the same dim of two keys.
+//   - P^T, B of O^T: S^T's C fragment (keys g, g+8 x heads 2t, 2t+1), packed and transposed in
+//     registers (movmatrix) into (keys 2t, 2t+1 / 2t+8, 2t+9 x head g).
+template <typename T, int HeadDim>
+__global__ void __launch_bounds__(kWarps * 32, HeadDim == 128 ? 3 : 4)
+paged_decode_mma_kernel(T* out, int64_t out_stride, const T* q, int64_t q_stride, const T* k_cache, const T* v_cache,
+                        int64_t cache_stride, const int32_t* query_start, const int32_t* seq_lens,
+                        const int32_t* block_tables, int64_t table_stride, int num_seqs, int group, int block_size,
+                        float scale, int head_chunks, bool single_row_only, Partials partials) {
+  static_assert(HeadDim == 64 || HeadDim == 128, "head_dim 64 or 128");
+  begin_chained_kernel();
+  constexpr int kPieces = HeadDim / 32;   // 16-byte pieces of a K row a lane reads
+  constexpr int kVPieces = HeadDim / 64;  // of a V row
+  constexpr int kMTiles = HeadDim / 16;   // of O^T
+  constexpr int kTile = 16;
+  const int row = blockIdx.x, kv_head = blockIdx.y;
+  const int chunk = blockIdx.z % head_chunks, partition = blockIdx.z / head_chunks;
+  const int first_head = kv_head * group + chunk * kMaxGroup;
+  const int heads = min(kMaxGroup, group - chunk * kMaxGroup);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = lane >> 2, t = lane & 3;
+
+  const int seq = sequence_of_row(query_start, num_seqs, row);
+  const int query_len = query_start[seq + 1] - query_start[seq];
+  if (single_row_only && query_len > 1) return;
+  const int position = seq_lens[seq] - query_len + (row - query_start[seq]);
+  const int32_t* blocks = block_tables + seq * table_stride;
+  const int keys = partition_size(position, partials);
+  const int key_begin = partition * keys;
+  if (key_begin > position) return;
+  const int key_end = min(position + 1, key_begin + keys);
+
+  constexpr int kTableCap = 256;
+  __shared__ int32_t s_table[kTableCap];
+  const int first_block = key_begin / block_size;
+  const bool staged = (key_end - 1) / block_size - first_block < kTableCap;
+  if (staged) {
+    for (int i = threadIdx.x; first_block + i <= (key_end - 1) / block_size; i += blockDim.x)
+      s_table[i] = blocks[first_block + i];
+    __syncthreads();
+  }
+  // Where key j's row of this KV head starts in either cache.
+  auto row_of = [&](int j) -> int64_t {
+    const int32_t block = staged ? s_table[j / block_size - first_block] : blocks[j / block_size];
+    return (static_cast<int64_t>(block) * block_size + j % block_size) * cache_stride + kv_head * HeadDim;
+  };
+
+  // B of S^T: head g's query in K's layout (zeros for the pass's missing heads).
+  uint4 qb[kPieces];
+#pragma unroll
+  for (int u = 0; u < kPieces; ++u)
+    qb[u] = g < heads ? *reinterpret_cast<const uint4*>(q + row * q_stride + (first_head + g) * HeadDim + u * 32 + t * 8)
+                      : make_uint4(0, 0, 0, 0);
+
+  float o[kMTiles][4];
+#pragma unroll
+  for (int i = 0; i < kMTiles; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // heads 2t and 2t+1; l over this lane's keys
+  const float scale_log2 = scale * 1.4426950408889634f;
+
+  for (int base = key_begin + warp * kTile; base < key_end; base += kWarps * kTile) {
+    // K rows of keys g and g+8; V rows of keys 2t, 2t+1, 2t+8, 2t+9 (zeros past the end).
+    uint4 kr[2][kPieces], vr[4][kVPieces];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int j = base + g + 8 * r;
+      const bool valid = j < key_end;
+      const int64_t at = valid ? row_of(j) : 0;
+#pragma unroll
+      for (int u = 0; u < kPieces; ++u)
+        kr[r][u] = valid ? *reinterpret_cast<const uint4*>(k_cache + at + u * 32 + t * 8) : make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      const int j = base + 2 * t + (r & 1) + 8 * (r >> 1);
+      const bool valid = j < key_end;
+      const int64_t at = valid ? row_of(j) : 0;
+#pragma unroll
+      for (int u = 0; u < kVPieces; ++u)
+        vr[r][u] = valid ? *reinterpret_cast<const uint4*>(v_cache + at + u * 64 + g * 8) : make_uint4(0, 0, 0, 0);
+    }
+
+    // S^T: rows keys g, g+8; columns heads 2t, 2t+1.
+    float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+    for (int step = 0; step < HeadDim / 16; ++step) {
+      const uint32_t* k0 = reinterpret_cast<const uint32_t*>(&kr[0][step / 2]) + 2 * (step % 2);
+      const uint32_t* k1 = reinterpret_cast<const uint32_t*>(&kr[1][step / 2]) + 2 * (step % 2);
+      const uint32_t* qw = reinterpret_cast<const uint32_t*>(&qb[step / 2]) + 2 * (step % 2);
+      const uint32_t a[4] = {k0[0], k1[0], k0[1], k1[1]};
+      const uint32_t b[2] = {qw[0], qw[1]};
+      mma_16816<T>(s, a, b);
+    }
+    const bool valid0 = base + g < key_end, valid1 = base + g + 8 < key_end;
+    s[0] = valid0 ? s[0] * scale_log2 : -INFINITY;
+    s[1] = valid0 ? s[1] * scale_log2 : -INFINITY;
+    s[2] = valid1 ? s[2] * scale_log2 : -INFINITY;
+    s[3] = valid1 ? s[3] * scale_log2 : -INFINITY;
+
+    // Online softmax per head (column); key `base` is valid, so each column's maximum is finite.
+    float p[4];
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      float tile_max = fmaxf(s[h], s[2 + h]);
+#pragma unroll
+      for (int offset = 4; offset < 32; offset <<= 1)
+        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, offset));
+      const float m_new = fmaxf(m[h], tile_max);
+      const float correction = exp2f(m[h] - m_new);
+      m[h] = m_new;
+      p[h] = exp2f(s[h] - m_new);
+      p[2 + h] = exp2f(s[2 + h] - m_new);
+      l[h] = l[h] * correction + p[h] + p[2 + h];
+#pragma unroll
+      for (int i = 0; i < kMTiles; ++i) {
+        o[i][h] *= correction;
+        o[i][2 + h] *= correction;
+      }
+    }
+    const uint32_t pb[2] = {transpose_8x8(pack2<T>(p[0], p[1])), transpose_8x8(pack2<T>(p[2], p[3]))};
+
+    // O^T += V^T P^T, one m-tile of 16 dims at a time.
+#pragma unroll
+    for (int i = 0; i < kMTiles; ++i) {
+      const uint32_t w0 = reinterpret_cast<const uint32_t*>(&vr[0][i / 4])[i % 4];
+      const uint32_t w1 = reinterpret_cast<const uint32_t*>(&vr[1][i / 4])[i % 4];
+      const uint32_t w2 = reinterpret_cast<const uint32_t*>(&vr[2][i / 4])[i % 4];
+      const uint32_t w3 = reinterpret_cast<const uint32_t*>(&vr[3][i / 4])[i % 4];
+      const uint32_t a[4] = {__byte_perm(w0, w1, 0x5410), __byte_perm(w0, w1, 0x7632), __byte_perm(w2, w3, 0x5410),
+                             __byte_perm(w2, w3, 0x7632)};
+      mma_16816<T>(o[i], a, pb);
+    }
+  }
+
+  // The lanes of a column (same t) hold different keys' sums.
+#pragma unroll
+  for (int h = 0; h < 2; ++h)
+#pragma unroll
+    for (int offset = 4; offset < 32; offset <<= 1) l[h] += __shfl_xor_sync(0xffffffffu, l[h], offset);
+  __shared__ float s_m[kWarps][kMaxGroup], s_l[kWarps][kMaxGroup];
+  __shared__ float s_acc[kWarps][kMaxGroup][HeadDim];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int head = 2 * t + h;
+    if (head >= heads) continue;
+    if (g == 0) {
+      s_m[warp][head] = m[h] * 0.6931471805599453f;  // back from base 2 for the merges
+      s_l[warp][head] = l[h];
+    }
+#pragma unroll
+    for (int i = 0; i < kMTiles; ++i) {
+      const int dim = (i / 4) * 64 + g * 8 + 2 * (i % 4);
+      s_acc[warp][head][dim] = o[i][h];
+      s_acc[warp][head][dim + 1] = o[i][2 + h];
+    }
+  }
+  __syncthreads();
+  store_block_result<T, HeadDim>(out, out_stride, row, first_head, heads, partition, s_m, s_l, s_acc, partials);
+}
+
 // Merges the partitions of each (row, head): one block per pair, threads over head_dim.
 template <typename T, int HeadDim>
 __global__ void merge_partitions_kernel(T* out, int64_t out_stride, const int32_t* query_start,
@@ -374,10 +553,18 @@ void with_heads_per_pass(int group, F&& f) {
   }
 }
 
-// NODELLM_DECODE_ATTENTION=simt keeps decode on the per-row kernel (for comparisons); read once.
-bool decode_kernel_forced_simt() {
-  static const bool simt = std::getenv("NODELLM_DECODE_ATTENTION") != nullptr;
-  return simt;
+// Which decode kernel serves a step's single rows. By default the tensor-core kernel where it
+// applies (16-bit caches, head_dim 64 or 128), else the lane kernel (16-bit, head_dim 256), else
+// the per-row one. NODELLM_DECODE_ATTENTION=lanes or =simt forces the lane or per-row kernel where
+// the tensor-core one would run (for comparisons); read once.
+enum class DecodeKernel { Mma, Lanes, Simt };
+DecodeKernel decode_kernel_forced() {
+  static const DecodeKernel forced = [] {
+    const char* v = std::getenv("NODELLM_DECODE_ATTENTION");
+    const std::string name = v ? v : "";
+    return name == "lanes" ? DecodeKernel::Lanes : name == "simt" ? DecodeKernel::Simt : DecodeKernel::Mma;
+  }();
+  return forced;
 }
 
 // Blocks a step's decode attention aims for per SM before it splits contexts further (the
@@ -422,23 +609,36 @@ void launch(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Ten
             const AttentionBatch& b, const AttentionScratch& scratch, bool single_row_only,
             cudaStream_t stream) {
   const int group = b.num_heads / b.num_kv_heads;
-  // The bandwidth kernel for 16-bit caches with head_dim >= 64 (every model we serve); the
-  // general one for float32 and small heads.
-  const bool wide = !std::is_same_v<T, float> && HeadDim >= 64 && !decode_kernel_forced_simt();
-  const int per_pass = wide ? heads_per_pass(group) : kMaxGroup;
+  constexpr bool k16 = !std::is_same_v<T, float>;
+  DecodeKernel kind = k16 && (HeadDim == 64 || HeadDim == 128) ? DecodeKernel::Mma
+                      : k16 && HeadDim >= 64                  ? DecodeKernel::Lanes
+                                                              : DecodeKernel::Simt;
+  if (kind != DecodeKernel::Simt && decode_kernel_forced() != DecodeKernel::Mma) kind = decode_kernel_forced();
+  const int per_pass = kind == DecodeKernel::Lanes ? heads_per_pass(group) : kMaxGroup;
   const int head_chunks = (group + per_pass - 1) / per_pass;
   // Enough blocks to keep every SM's loads in flight: split the contexts when rows are few. The
   // count depends only on the number of rows, so a recorded graph and an eager step compute the
   // same sums.
   const int64_t blocks = q.rows * b.num_kv_heads * head_chunks;
-  const int64_t target = (wide ? decode_blocks_per_sm() : 2) * scratch.multiprocessors;
+  const int64_t target = (kind != DecodeKernel::Simt ? decode_blocks_per_sm() : 2) * scratch.multiprocessors;
   int partitions = static_cast<int>(std::min<int64_t>((target + blocks - 1) / blocks, decode_max_partitions()));
   partitions = std::max(1, std::min(partitions, scratch.max_partitions(q.rows, b.num_heads, HeadDim)));
   if (!scratch.split_contexts) partitions = 1;
   Partials partials{scratch.max, scratch.sum, scratch.value, partitions, b.num_heads, 1};
   dim3 grid(static_cast<unsigned>(q.rows), b.num_kv_heads, head_chunks * partitions);
-  if constexpr (!std::is_same_v<T, float> && HeadDim >= 64) {
-    if (wide) {
+  if constexpr (k16 && (HeadDim == 64 || HeadDim == 128)) {
+    if (kind == DecodeKernel::Mma) {
+      // Two passes of the block per partition at least, as for the lane kernel below.
+      partials.min_keys = 2 * kWarps * 16;
+      launch_chained("paged_attention", paged_decode_mma_kernel<T, HeadDim>, grid, dim3(kWarps * 32), stream,
+                     out.ptr<T>(), out.stride, q.ptr<T>(), q.stride, k_cache.ptr<T>(), v_cache.ptr<T>(),
+                     k_cache.stride, b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(),
+                     b.block_tables.ptr<int32_t>(), b.block_tables.stride, b.num_seqs, group, b.block_size, b.scale,
+                     head_chunks, single_row_only, partials);
+    }
+  }
+  if constexpr (k16 && HeadDim >= 64) {
+    if (kind == DecodeKernel::Lanes) {
       with_heads_per_pass(group, [&](auto g) {
         constexpr int kGroup = decltype(g)::value;
         // Two passes of the block per partition at least: one short context (batch-1 decode) cut
@@ -452,7 +652,7 @@ void launch(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Ten
       });
     }
   }
-  if (!wide) {
+  if (kind == DecodeKernel::Simt) {
     launch_chained("paged_attention", paged_attention_kernel<T, HeadDim>, grid, dim3(kWarps * 32), stream,
                    out.ptr<T>(), out.stride, q.ptr<T>(), q.stride, k_cache.ptr<T>(), v_cache.ptr<T>(), k_cache.stride,
                    b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(), b.block_tables.ptr<int32_t>(),

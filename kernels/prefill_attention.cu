@@ -14,6 +14,7 @@
 
 #include "kernels/common.cuh"
 #include "kernels/launch.h"
+#include "kernels/mma.cuh"
 
 namespace nodellm::kernels {
 namespace {
@@ -23,49 +24,9 @@ constexpr int kKeysPerTile = 64;
 constexpr int kThreads = 128;
 constexpr int kPad = 8;  // 16 bytes of padding per shared row: conflict-free fragment loads
 
-template <typename T>
-__device__ __forceinline__ void mma_16816(float c[4], const uint32_t a[4], const uint32_t b[2]);
-
-template <>
-__device__ __forceinline__ void mma_16816<__nv_bfloat16>(float c[4], const uint32_t a[4], const uint32_t b[2]) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-
-template <>
-__device__ __forceinline__ void mma_16816<__half>(float c[4], const uint32_t a[4], const uint32_t b[2]) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-
-// Two floats as a pair of 16-bit values in one register, the first in the low half.
-template <typename T>
-__device__ __forceinline__ uint32_t pack2(float lo, float hi);
-template <>
-__device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
-  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<uint32_t*>(&v);
-}
-template <>
-__device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
-  __half2 v = __floats2half2_rn(lo, hi);
-  return *reinterpret_cast<uint32_t*>(&v);
-}
-
-template <typename T>
-__device__ __forceinline__ uint32_t load2(const T* p) {
-  return *reinterpret_cast<const uint32_t*>(p);
-}
-
-// Fragment layouts of mma.m16n8k16 (PTX ISA): with g = lane / 4 and t = lane % 4, the A operand
-// (16x16, row-major) holds rows g and g+8 at columns 2t, 2t+1 and 2t+8, 2t+9; B (16x8, "col")
-// holds column g at rows 2t, 2t+1 and 2t+8, 2t+9; C (16x8) holds rows g and g+8 at columns 2t,
-// 2t+1. K stored [key][dim] is B for S = Q K^T as it is; V is stored transposed, [dim][key], to be
-// B for O = P V. S's C fragments of two adjacent 8-key tiles are exactly P's A fragment.
+// In the fragment layouts of kernels/mma.cuh, K stored [key][dim] is B for S = Q K^T as it is; V
+// is stored transposed, [dim][key], to be B for O = P V. S's C fragments of two adjacent 8-key
+// tiles are exactly P's A fragment.
 template <typename T, int HeadDim>
 __global__ void __launch_bounds__(kThreads)
 prefill_attention_kernel(T* out, int64_t out_stride, const T* q, int64_t q_stride, const T* k_cache,

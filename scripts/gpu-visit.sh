@@ -15,7 +15,7 @@
 #   4. whole-model parity with transformers in bf16.
 # Settings: SKIP_TRAIN=1, SKIP_COLD=1, SKIP_PARITY=1 and SKIP_BENCH=1 (the full benchmark) leave
 # steps out; COMPARE=1 adds comparisons with settings already measured (one-row GEMVs in batches
-# of 2 loads, the GEMV up to 8 rows, cuBLASLt alone, the simt attention kernels); NCU=1 adds a
+# of 2 loads, the GEMV up to 8 rows, cuBLASLt alone, the lane and simt attention kernels); NCU=1 adds a
 # per-kernel profile of batch-1 decode steps, NCU_BATCH=256 one of the throughput test's prefill
 # and batch-256 decode steps, NCU_ATTENTION=1 every ncu section of one 64 x 4096 decode attention
 # launch; BENCH_INVARIANT=1 runs the benchmark again with --batch-invariant; ROUNDS=n repeats the
@@ -78,6 +78,10 @@ if [ "${COMPARE:-0}" = 1 ]; then  # comparisons with settings already measured (
   echo "linear timings on cuBLASLt alone (NODELLM_GEMV_MAX_ROWS=0):" | tee -a /tmp/results/summary.txt
   NODELLM_GEMV_MAX_ROWS=0 timeout 90 ./build/Release/backend_check --time-only 2>&1 | grep "^time linear" \
     | tee /tmp/results/backend-check-cublas-linear.txt | tee -a /tmp/results/summary.txt
+  echo "the attention checks and timings on the lane decode kernel (tensor cores by default at head_dim 64/128):" \
+    | tee -a /tmp/results/summary.txt
+  NODELLM_DECODE_ATTENTION=lanes timeout 150 ./build/Release/backend_check 2>&1 | grep -E "attention|^time decode|PASS|FAIL" \
+    | tee /tmp/results/backend-check-lanes.txt | grep -E "FAIL|PASS|^time decode" | tee -a /tmp/results/summary.txt
   echo "the same timings on the per-row (simt) decode kernel:" | tee -a /tmp/results/summary.txt
   NODELLM_DECODE_ATTENTION=simt timeout 60 ./build/Release/backend_check --time-only 2>&1 | grep "^time decode" \
     | tee /tmp/results/backend-check-simt-decode.txt | tee -a /tmp/results/summary.txt
@@ -111,8 +115,8 @@ if [ "${NCU:-0}" = 1 ]; then  # per-kernel times of batch-1 decode steps (ncu se
   stamp "ncu exit $?"
   python3 scripts/ncu_summary.py /tmp/results/ncu-decode.csv --decode | tee /tmp/results/ncu-decode.txt | tee -a /tmp/results/summary.txt
 fi
-if [ "${NCU_ATTENTION:-0}" = 1 ]; then  # why decode attention reads K/V at ~62% of copy: one 64 x 4096 launch, every section
-  timeout 180 ncu --set full -k 'regex:paged_decode_kernel' --launch-skip 2 --launch-count 1 --page details \
+if [ "${NCU_ATTENTION:-0}" = 1 ]; then  # what bounds decode attention: one 64 x 4096 launch, every section
+  timeout 180 ncu --set full -k 'regex:paged_decode' --launch-skip 2 --launch-count 1 --page details \
     ./build/Release/backend_check --time-only > /tmp/results/ncu-attention.txt 2>&1
   stamp "ncu attention exit $?"
   grep -E "Throughput|Duration|Issue Slots Busy|Eligible Warps|Achieved Occupancy|Stall|Registers Per" \
