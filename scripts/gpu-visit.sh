@@ -10,7 +10,8 @@
 #      against eager steps, seeded sampling alone and in a batch of 64 with batchInvariant, and
 #      the two checks' logs) where .device/vitest.tar.xz was packed;
 #   3. runs the benchmark (bench/gpu-bench.ts), the batch-1 case again under each of SETTINGS,
-#      the GPU's own limits (scripts/gpu_roofline.py), and the cold start from process start to
+#      the GPU's own limits (scripts/gpu_roofline.py) and the issue's targets held to them
+#      (bench/targets.ts), and the cold start from process start to
 #      first token on an 8B-shaped checkpoint read from disk;
 #   4. whole-model parity with transformers in bf16.
 # Settings: SKIP_TRAIN=1, SKIP_COLD=1, SKIP_PARITY=1 and SKIP_BENCH=1 (the full benchmark) leave
@@ -130,6 +131,9 @@ if [ -n "${NCU_BATCH:-}" ]; then  # the same for the throughput test's steps: pr
 fi
 timeout 90 python3 scripts/gpu_roofline.py > /tmp/results/gpu-roofline.json 2>&1
 stamp "roofline: $(tail -1 /tmp/results/gpu-roofline.json)"
+# Issue 5's targets held as ratios to this GPU's limits (bench/targets.ts), from this run's figures.
+[ -f /tmp/results/gpu-bench.json ] && node .device/js/bench/targets.js /tmp/results/gpu-bench.json \
+  /tmp/results/gpu-roofline.json 2>&1 | tee /tmp/results/targets.txt | tee -a /tmp/results/summary.txt
 
 if [ "${SKIP_COLD:-0}" != 1 ]; then
   timeout 120 python3 scripts/make_random_llama.py bench/configs/llama3-8b /tmp/llama8b \
