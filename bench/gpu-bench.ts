@@ -29,6 +29,7 @@ const batchInvariant = args.includes('--batch-invariant');
 async function timeSteps(engine: NativeEngine) {
   const stepTimes: number[] = [];
   const idleMs: number[] = [];
+  const prepareMs: number[] = [];
   let tokens = 0;
   let inStepMs = 0;
   while (engine.hasWork()) {
@@ -37,12 +38,15 @@ async function timeSteps(engine: NativeEngine) {
     const after = performance.now();
     inStepMs += after - before;
     idleMs.push(r.idleBeforeLaunchMs);
+    prepareMs.push(r.idleBeforeLaunchMs > 0 ? r.prepareMs : 0);  // only where the idle time is known
     stepTimes.push(after);
     tokens += r.seqIds.length;
   }
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-  // idleMs: every step's; idleAfterFirstMs: within the window from the first step's results on.
-  return { stepTimes, tokens, inStepMs, idleMs: sum(idleMs), idleAfterFirstMs: sum(idleMs.slice(1)) };
+  // idleMs: every step's; idleAfterFirstMs: within the window from the first step's results on;
+  // prepareAfterFirstMs: the part of it inside the engine (scheduling and inputs).
+  return { stepTimes, tokens, inStepMs, idleMs: sum(idleMs), idleAfterFirstMs: sum(idleMs.slice(1)),
+    prepareAfterFirstMs: sum(prepareMs.slice(1)) };
 }
 
 const t0 = performance.now();
@@ -103,18 +107,20 @@ if (args.includes('--only-prefill')) {
 // 1. batch-1 decode: tokens/s over the decode steps (after the first token), and the share of that
 // time the GPU waited for the host between steps.
 let batch1IdleShare = 0;
+let batch1PrepareShare = 0;  // the part of batch1IdleShare spent inside the engine
 async function batch1Decode() {
   add(128, 256);
   const single = await timeSteps(engine);
   const decodeSeconds = (single.stepTimes.at(-1)! - single.stepTimes[0]!) / 1000;
   batch1IdleShare = single.idleAfterFirstMs / (decodeSeconds * 1000);
+  batch1PrepareShare = single.prepareAfterFirstMs / (decodeSeconds * 1000);
   return (single.tokens - 1) / decodeSeconds;
 }
 if (args.includes('--only-batch1')) {
   const rate = await batch1Decode();
   engine.close();
   // The caller labels the line with the settings it ran under (scripts/gpu-visit.sh does).
-  console.log(`batch-1 decode        ${rate.toFixed(1)} tok/s${batchInvariant ? ' (batch-invariant)' : ''} (GPU waits for the host ${(100 * batch1IdleShare).toFixed(1)}% of it)`);
+  console.log(`batch-1 decode        ${rate.toFixed(1)} tok/s${batchInvariant ? ' (batch-invariant)' : ''} (GPU waits for the host ${(100 * batch1IdleShare).toFixed(1)}% of it, ${(100 * batch1PrepareShare).toFixed(1)}% inside the engine)`);
   process.exit(0);
 }
 const batch1 = await batch1Decode();
@@ -165,6 +171,7 @@ async function throughputTest(temperature: number) {
     // Host work between one step's tokens and the next launch (the GPU idles): what overlapping
     // the next step's preparation with the current one could win.
     share_of_time_gpu_waits_for_host: run.idleMs / (seconds * 1000),
+    share_of_time_gpu_waits_for_engine_preparation: run.prepareAfterFirstMs / (seconds * 1000),
   };
 }
 const throughputGreedy = await throughputTest(0);
@@ -198,6 +205,7 @@ const result = {
   batch1_decode_tokens_per_s: batch1,
   batch1_ms_per_token: 1000 / batch1,
   batch1_share_of_time_gpu_waits_for_host: batch1IdleShare,
+  batch1_share_of_time_gpu_waits_for_engine_preparation: batch1PrepareShare,
   requests64_output_tokens_per_s: many64,
   prefill_4x2048_tokens_per_s: prefill,
   throughput_1000x256x256: throughputGreedy,
@@ -209,11 +217,11 @@ const result = {
 };
 writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
 console.log(`numerics              ${batchInvariant ? 'batch-invariant (--batch-invariant)' : 'default'}`);
-console.log(`batch-1 decode        ${batch1.toFixed(1)} tok/s (${(1000 / batch1).toFixed(2)} ms/token; GPU waits for the host ${(100 * batch1IdleShare).toFixed(1)}%)`);
+console.log(`batch-1 decode        ${batch1.toFixed(1)} tok/s (${(1000 / batch1).toFixed(2)} ms/token; GPU waits for the host ${(100 * batch1IdleShare).toFixed(1)}%, ${(100 * batch1PrepareShare).toFixed(1)}% inside the engine)`);
 console.log(`64 x (512 in, 128 out) ${many64.toFixed(0)} output tok/s`);
 console.log(`prefill 4 x 2048      ${prefill.toFixed(0)} tok/s`);
 for (const [label, t] of [['greedy', throughputGreedy], ['temperature 1', throughputSampled]] as const)
-  console.log(`1000 x (256 in, 256 out), ${label}: ${t.output_tokens_per_s.toFixed(0)} output tok/s, ${t.total_tokens_per_s.toFixed(0)} total (${t.seconds.toFixed(1)} s, ${t.steps} steps, ${t.mean_step_ms.toFixed(1)} ms each, ${(100 * t.share_of_time_in_native_step).toFixed(0)}% inside engine.step(), GPU waits for the host ${(100 * t.share_of_time_gpu_waits_for_host).toFixed(1)}%)`);
+  console.log(`1000 x (256 in, 256 out), ${label}: ${t.output_tokens_per_s.toFixed(0)} output tok/s, ${t.total_tokens_per_s.toFixed(0)} total (${t.seconds.toFixed(1)} s, ${t.steps} steps, ${t.mean_step_ms.toFixed(1)} ms each, ${(100 * t.share_of_time_in_native_step).toFixed(0)}% inside engine.step(), GPU waits for the host ${(100 * t.share_of_time_gpu_waits_for_host).toFixed(1)}%, ${(100 * t.share_of_time_gpu_waits_for_engine_preparation).toFixed(1)}% inside the engine)`);
 console.log(`KV cache at 0.9       ${stats.numBlocks} blocks, ${kvGiB.toFixed(1)} GiB; at 0.3 (small engine) ${smallEngineBlocks} blocks`);
 console.log(`graphs match eager    ${graphsMatchEager}`);
 for (const [name, r] of [['random 8B', seeded8b], ['trained default model', seededDefault]] as const)

@@ -1,5 +1,5 @@
 // Simple per-element kernels: dtype conversion, seeded random fill (LOAD_FORMAT=dummy), the
-// embedding lookup, bias add, SiLU-and-multiply, and row gathers.
+// embedding lookup, bias add, SiLU-and-multiply (vectorised for 16-bit rows), and row gathers.
 #include <cstdio>
 
 #include "backend/random_fill.h"
@@ -66,6 +66,29 @@ __global__ void silu_mul_kernel(T* out, int64_t out_stride, const T* gate_up, in
   out[r * out_stride + c] = from_float<T>(silu_mul_value(g, u));
 }
 
+// silu_mul for 16-bit rows whose halves are whole 16-byte chunks: a block per row, 8 columns a
+// thread at a time, no index division (the per-element kernel above ran at a third of the copy
+// bandwidth in prefill, where a 64-bit divide per element dominated). Same bits as the per-element
+// kernel.
+template <typename T>
+__global__ void silu_mul_vec_kernel(T* out, int64_t out_stride, const T* gate_up, int64_t in_stride, int64_t cols) {
+  begin_chained_kernel();
+  const int64_t row = blockIdx.x;
+  const uint4* gate = reinterpret_cast<const uint4*>(gate_up + row * in_stride);
+  const uint4* up = reinterpret_cast<const uint4*>(gate_up + row * in_stride + cols);
+  uint4* dst = reinterpret_cast<uint4*>(out + row * out_stride);
+  for (int64_t c = threadIdx.x; c < cols / 8; c += blockDim.x) {
+    const uint4 gv = gate[c], uv = up[c];
+    const T* g = reinterpret_cast<const T*>(&gv);
+    const T* u = reinterpret_cast<const T*>(&uv);
+    uint4 ov;
+    T* o = reinterpret_cast<T*>(&ov);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) o[e] = from_float<T>(silu_mul_value(to_float(g[e]), to_float(u[e])));
+    dst[c] = ov;
+  }
+}
+
 template <typename T>
 __global__ void gather_rows_kernel(T* out, int64_t out_stride, const T* x, int64_t x_stride, const int32_t* rows, int64_t cols) {
   begin_chained_kernel();
@@ -125,6 +148,14 @@ void silu_mul(const Tensor& out, const Tensor& gate_up, cudaStream_t stream) {
   if (n == 0) return;
   dispatch_float(out.dtype, "silu_mul", [&](auto t) {
     using T = decltype(t);
+    if constexpr (sizeof(T) == 2) {
+      if (out.cols % 8 == 0 && out.stride % 8 == 0 && gate_up.stride % 8 == 0 && aligned16(out.ptr<T>()) &&
+          aligned16(gate_up.ptr<T>())) {
+        launch_chained("silu_mul", silu_mul_vec_kernel<T>, dim3(static_cast<unsigned>(out.rows)), dim3(kThreads), stream,
+                       out.ptr<T>(), out.stride, gate_up.ptr<T>(), gate_up.stride, out.cols);
+        return;
+      }
+    }
     launch_chained("silu_mul", silu_mul_kernel<T>, dim3(blocks_for(n)), dim3(kThreads), stream, out.ptr<T>(), out.stride,
                    gate_up.ptr<T>(), gate_up.stride, out.rows, out.cols);
   });

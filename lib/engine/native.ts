@@ -104,6 +104,11 @@ export interface NativeStepResult extends NativeLogprobRows {
   idleBeforeLaunchMs: number;
   /** From this step's launch to its sampled tokens (or prompt logprobs) being back; 0 when the step did not wait. */
   launchToResultMs: number;
+  /**
+   * The part of this step's host time before its launch spent inside the engine (scheduling and
+   * inputs); idleBeforeLaunchMs minus this passed outside it (the caller and the thread hand-offs).
+   */
+  prepareMs: number;
   /** The engine's counters after the step. */
   stats: NativeEngineStats;
 }

@@ -54,6 +54,7 @@ Napi::Object step_output_to_js(Napi::Env env, const StepOutput& out) {
   js.Set("numPreempted", out.num_preempted);
   js.Set("idleBeforeLaunchMs", out.idle_before_launch_ms);
   js.Set("launchToResultMs", out.launch_to_result_ms);
+  js.Set("prepareMs", out.prepare_ms);
   return js;
 }
 

@@ -171,6 +171,7 @@ FinishReason LLMEngine::finish_reason(const Sequence& seq) const {
 }
 
 StepOutput LLMEngine::step() {
+  const auto entered = std::chrono::steady_clock::now();
   StepOutput out;
   SchedulerOutput scheduled = scheduler_->schedule();
   out.num_scheduled_tokens = scheduled.num_tokens;
@@ -184,6 +185,7 @@ StepOutput LLMEngine::step() {
     if (last_result_at_ != std::chrono::steady_clock::time_point{})
       out.idle_before_launch_ms = Ms(launched - last_result_at_).count();
     out.launch_to_result_ms = runner_->waited() ? Ms(now - launched).count() : 0;
+    out.prepare_ms = Ms(launched - entered).count();
     last_result_at_ = runner_->waited() ? now : std::chrono::steady_clock::time_point{};
   }
   for (const ScheduledSequence& s : scheduled.scheduled) s.seq->num_computed += s.num_new_tokens;

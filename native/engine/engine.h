@@ -65,6 +65,9 @@ struct StepOutput {
   // results. Then the time from the launch to this step's results being back (0: not waited for).
   double idle_before_launch_ms = 0;
   double launch_to_result_ms = 0;
+  // The part of this step's host time before its launch spent inside step() (scheduling and
+  // inputs); the rest of idle_before_launch_ms passed outside the engine (the caller, the threads).
+  double prepare_ms = 0;
   EngineStats stats;  // after the step
 };
 

@@ -494,6 +494,7 @@ int main(int argc, char** argv) {
     for (auto [r, c] : std::vector<std::pair<int, int>>{{1, 4096}, {37, 4096}, {300, 64}, {3, 12288}, {2, 100}}) check_norms(*cpu, gpu, dt, r, c);
     check_elementwise(*cpu, gpu, dt, 37, 4096, 1000);
     check_elementwise(*cpu, gpu, dt, 300, 64, 128256);
+    check_elementwise(*cpu, gpu, dt, 5, 100, 1000);  // silu_mul off 16-byte chunks: the per-element kernel
     for (auto [h, kv, d] : std::vector<std::tuple<int, int, int>>{{32, 8, 128}, {8, 8, 64}, {8, 1, 128}, {4, 2, 16}, {16, 4, 256}, {64, 8, 128}}) {
       for (int bs : {8, 16, 32}) {
         check_attention(*cpu, gpu, dt, h, kv, d, bs, {1, 17, 100, 513}, {1, 17, 3, 1});
