@@ -189,7 +189,7 @@ export function readWorkerConfig(
 
   r.oneOf('PREEMPTION_MODE', ['recompute'] as const);
   if (r.bool('ASYNC_SCHEDULING') === false) {
-    r.problem('ASYNC_SCHEDULING', 'nodellm always schedules the next step while the last one is post-processed; false is not supported (unset it)');
+    r.problem('ASYNC_SCHEDULING', 'nodellm schedules and launches the next decode step while the last one is post-processed; false is not supported (unset it)');
   }
 
   // Accepted either way; logged so that nothing passes unseen.

@@ -129,7 +129,17 @@ export interface NativeEngineStats {
 export interface NativeEngine {
   load(): Promise<void>;
   addRequest(id: number, promptTokenIds: Int32Array, params: NativeSamplingParams): void;
+  /**
+   * Ends a request and frees its KV blocks. A request that the step launched ahead (see step())
+   * holds is removed once that step is done, so it may still appear in that step's result.
+   */
   abort(id: number): boolean;
+  /**
+   * Advances every running request by one step. On a GPU, a step of decodes is launched before
+   * the previous step's tokens are returned, so the device works while JavaScript handles them
+   * (NODELLM_LAUNCH_AHEAD=0 turns this off, =1 on for the CPU too); requests added between two
+   * calls then join from the step after the one already launched.
+   */
   step(): Promise<NativeStepResult>;
   stats(): NativeEngineStats;
   hasWork(): boolean;

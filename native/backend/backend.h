@@ -97,7 +97,14 @@ class Backend {
   virtual void upload(const Tensor& dst, const void* src, DType src_dtype) = 0;
   // Copies a tensor's rows to contiguous host memory of the same dtype.
   virtual void download(void* dst, const Tensor& src) = 0;
+  // The same, queued behind the work before it: dst is filled by the next synchronize() and must
+  // stay valid until then. The host goes on meanwhile (the runner's launch-ahead steps).
+  virtual void download_async(void* dst, const Tensor& src) { download(dst, src); }
+  // Waits for all queued work (and fills the destinations of download_async).
   virtual void synchronize() = 0;
+  // Whether queued work runs while the host goes on (a GPU), so launching a step before handing
+  // back the previous one's tokens overlaps them; the CPU backend computes as it is called.
+  virtual bool runs_asynchronously() const { return false; }
   // Free and total bytes of the device's memory, for sizing the KV cache as a share of it
   // (GPU_MEMORY_UTILIZATION); false where that does not apply (the CPU backend).
   virtual bool memory_info(int64_t* free_bytes, int64_t* total_bytes) { return false; }

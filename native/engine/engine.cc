@@ -1,6 +1,8 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <thread>
 
 #include "common/check.h"
@@ -61,6 +63,8 @@ LLMEngine::LLMEngine(const EngineConfig& config)
   rc.use_graphs = !config_.enforce_eager;
   rc.max_seq_len_to_capture = config_.max_seq_len_to_capture;
   runner_ = std::make_unique<ModelRunner>(*backend_, *model_, rc);
+  const char* ahead = std::getenv("NODELLM_LAUNCH_AHEAD");
+  launch_ahead_ = ahead ? std::string(ahead) != "0" : backend_->runs_asynchronously();
   if (profile) {
     num_blocks = profile_kv_blocks();
     runner_->resize_kv_cache(num_blocks);
@@ -132,6 +136,7 @@ int LLMEngine::profile_kv_blocks() {
 }
 
 LLMEngine::~LLMEngine() {
+  if (ahead_) backend_->synchronize();  // the launched step still uses the runner's buffers
   // The runner and model release their tensors into the backend, so they go first.
   runner_.reset();
   model_.reset();
@@ -157,7 +162,19 @@ void LLMEngine::add_request(int64_t id, std::vector<int32_t> prompt, const Sampl
   scheduler_->add(std::move(seq));
 }
 
-bool LLMEngine::abort(int64_t id) { return scheduler_->abort(id); }
+bool LLMEngine::holds(const SchedulerOutput& step, int64_t id) const {
+  return std::any_of(step.scheduled.begin(), step.scheduled.end(),
+                     [id](const ScheduledSequence& s) { return s.seq->id == id; });
+}
+
+bool LLMEngine::abort(int64_t id) {
+  if (!scheduler_->contains(id)) return false;
+  if ((ahead_ && holds(ahead_->scheduled, id)) || (pending_ && holds(*pending_, id))) {
+    aborted_ahead_.insert(id);  // the step in hand points at the sequence: remove it after
+    return true;
+  }
+  return scheduler_->abort(id);
+}
 
 FinishReason LLMEngine::finish_reason(const Sequence& seq) const {
   const int32_t last = seq.tokens.back();
@@ -171,23 +188,47 @@ FinishReason LLMEngine::finish_reason(const Sequence& seq) const {
 }
 
 StepOutput LLMEngine::step() {
+  using Ms = std::chrono::duration<double, std::milli>;
   const auto entered = std::chrono::steady_clock::now();
   StepOutput out;
-  SchedulerOutput scheduled = scheduler_->schedule();
-  out.num_scheduled_tokens = scheduled.num_tokens;
-  out.num_preempted = scheduled.num_preempted;
-  runner_->run(scheduled, *blocks_, out.sampled, out.prompt_logprobs);
-  if (!scheduled.scheduled.empty()) {
-    // The device idled from the last step whose results came back until this launch. After a
-    // step that returned without waiting (a prefill chunk sampling nothing), that is unknown: 0.
-    using Ms = std::chrono::duration<double, std::milli>;
-    const auto now = std::chrono::steady_clock::now(), launched = runner_->launched_at();
-    if (last_result_at_ != std::chrono::steady_clock::time_point{})
-      out.idle_before_launch_ms = Ms(launched - last_result_at_).count();
-    out.launch_to_result_ms = runner_->waited() ? Ms(now - launched).count() : 0;
-    out.prepare_ms = Ms(launched - entered).count();
-    last_result_at_ = runner_->waited() ? now : std::chrono::steady_clock::time_point{};
+  SchedulerOutput scheduled;
+  if (ahead_) {
+    // Launched at the end of the last call: wait for its tokens.
+    scheduled = std::move(ahead_->scheduled);
+    out = std::move(ahead_->out);
+    runner_->collect(out.sampled);
+    const auto now = std::chrono::steady_clock::now();
+    out.launch_to_result_ms = Ms(now - ahead_->launched).count();
+    last_result_at_ = now;
+    ahead_.reset();
+  } else {
+    scheduled = pending_ ? std::move(*pending_) : scheduler_->schedule();
+    pending_.reset();
+    out.num_scheduled_tokens = scheduled.num_tokens;
+    out.num_preempted = scheduled.num_preempted;
+    runner_->run(scheduled, *blocks_, out.sampled, out.prompt_logprobs);
+    if (!scheduled.scheduled.empty()) {
+      // The device idled from the last step whose results came back until this launch. After a
+      // step that returned without waiting (a prefill chunk sampling nothing), that is unknown: 0.
+      const auto now = std::chrono::steady_clock::now(), launched = runner_->launched_at();
+      if (last_result_at_ != std::chrono::steady_clock::time_point{})
+        out.idle_before_launch_ms = Ms(launched - last_result_at_).count();
+      out.launch_to_result_ms = runner_->waited() ? Ms(now - launched).count() : 0;
+      out.prepare_ms = Ms(launched - entered).count();
+      last_result_at_ = runner_->waited() ? now : std::chrono::steady_clock::time_point{};
+    }
   }
+  complete(scheduled, out);
+  for (int64_t id : aborted_ahead_) scheduler_->abort(id);  // false for those that finished anyway
+  aborted_ahead_.clear();
+  if (launch_ahead_ && scheduler_->has_work()) launch_ahead();
+  // With nothing left to run, the time until the next request arrives is not the host's doing.
+  if (!has_work()) last_result_at_ = {};
+  out.stats = stats();
+  return out;
+}
+
+void LLMEngine::complete(const SchedulerOutput& scheduled, StepOutput& out) {
   for (const ScheduledSequence& s : scheduled.scheduled) s.seq->num_computed += s.num_new_tokens;
   for (size_t r = 0; r < out.sampled.seqs.size(); ++r) {
     Sequence* seq = out.sampled.seqs[r];
@@ -200,10 +241,30 @@ StepOutput LLMEngine::step() {
     if (reason != FinishReason::None) scheduler_->finish(seq);
   }
   out.sampled.seqs.clear();  // finished sequences are gone; ids are in seq_ids
-  // With nothing left to run, the time until the next request arrives is not the host's doing.
-  if (!has_work()) last_result_at_ = {};
-  out.stats = stats();
-  return out;
+}
+
+// Only a step of decodes can run while the caller handles the last one's tokens (a prefill would
+// hold back the tokens it returns with); the scheduler makes one when nothing waits and every
+// running sequence is decoding. Should it make another kind anyway, the next step() runs it.
+void LLMEngine::launch_ahead() {
+  if (!scheduler_->only_decodes()) return;
+  const auto began = std::chrono::steady_clock::now();
+  SchedulerOutput next = scheduler_->schedule();
+  if (next.scheduled.empty()) return;
+  if (!runner_->can_launch(next)) {
+    pending_ = std::move(next);
+    return;
+  }
+  ahead_.emplace();
+  ahead_->out.num_scheduled_tokens = next.num_tokens;
+  ahead_->out.num_preempted = next.num_preempted;
+  runner_->launch(next, *blocks_, ahead_->out.sampled);
+  ahead_->launched = runner_->launched_at();
+  using Ms = std::chrono::duration<double, std::milli>;
+  if (last_result_at_ != std::chrono::steady_clock::time_point{})
+    ahead_->out.idle_before_launch_ms = Ms(ahead_->launched - last_result_at_).count();
+  ahead_->out.prepare_ms = Ms(ahead_->launched - began).count();
+  ahead_->scheduled = std::move(next);
 }
 
 EngineStats LLMEngine::stats() const {

@@ -6,8 +6,10 @@
 #pragma once
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "backend/backend.h"
@@ -77,8 +79,15 @@ class LLMEngine {
   ~LLMEngine();
 
   void add_request(int64_t id, std::vector<int32_t> prompt, const SamplingParams& params);
+  // Ends a request. One that the step launched ahead (see step()) computes still holds is removed
+  // once that step is done, so it may still appear in that step's output.
   bool abort(int64_t id);
-  bool has_work() const { return scheduler_->has_work(); }
+  bool has_work() const { return ahead_.has_value() || pending_.has_value() || scheduler_->has_work(); }
+  // Advances every running request by one step and returns the step's tokens. Where the backend
+  // runs asynchronously (a GPU; NODELLM_LAUNCH_AHEAD=0 turns it off, =1 on everywhere), a step of
+  // decodes is launched before the previous step's tokens are returned, so the device works while
+  // the caller handles them: step() then collects that step and launches the next. Requests added
+  // between two calls join from the step after the one already launched.
   StepOutput step();
   EngineStats stats() const;
   const EngineConfig& config() const { return config_; }
@@ -88,6 +97,11 @@ class LLMEngine {
 
  private:
   FinishReason finish_reason(const Sequence& seq) const;
+  // Applies a step's results to its sequences (tokens, finishes) and fills out's rows.
+  void complete(const SchedulerOutput& scheduled, StepOutput& out);
+  // Schedules the next step and launches it when the runner can; otherwise keeps it for step().
+  void launch_ahead();
+  bool holds(const SchedulerOutput& step, int64_t id) const;
   int64_t kv_bytes_per_block() const;
   int profiling_blocks() const;
   int profile_kv_blocks();
@@ -102,6 +116,15 @@ class LLMEngine {
   std::mt19937_64 seed_source_;
   std::string backend_note_;
   std::chrono::steady_clock::time_point last_result_at_{};  // when the last step's tokens were back
+  bool launch_ahead_ = false;
+  struct Ahead {
+    SchedulerOutput scheduled;
+    StepOutput out;  // its sampled rows fill when it is collected
+    std::chrono::steady_clock::time_point launched;
+  };
+  std::optional<Ahead> ahead_;                 // launched, not collected
+  std::optional<SchedulerOutput> pending_;     // scheduled ahead, but to run in the next step()
+  std::unordered_set<int64_t> aborted_ahead_;  // aborted while ahead_ or pending_ held them
 };
 
 }  // namespace nodellm

@@ -151,27 +151,62 @@ int ModelRunner::graph_bucket(const SchedulerOutput& step) const {
   return bucket <= config_.max_num_seqs ? bucket : 0;
 }
 
+void ModelRunner::launch_decode(const SchedulerOutput& step, const BlockManager& blocks, SampledRows& sampled,
+                                int bucket) {
+  // Every row samples: row i of the hidden states is sequence i's.
+  upload_inputs(step, blocks, bucket);
+  std::vector<int32_t> identity(bucket);
+  for (int i = 0; i < bucket; ++i) identity[i] = i;
+  const Tensor rows = upload_front(backend_, staging_->sample_rows, identity, DType::I32);
+  auto it = graphs_.find(bucket);
+  if (it == graphs_.end()) {
+    backend_.begin_graph();
+    model_.forward(inputs_, activations_, caches_);
+    logits_for_rows(rows, bucket);
+    it = graphs_.emplace(bucket, backend_.end_graph()).first;
+  }
+  launched_at_ = std::chrono::steady_clock::now();
+  backend_.replay_graph(it->second);
+  sampling_rows(step, sampled);
+}
+
+// Decode steps (one new token a row, every row sampling, no prompt to score), when the caller
+// wants no logits copied back.
+bool ModelRunner::can_launch(const SchedulerOutput& step) const {
+  if (step.scheduled.empty() || config_.return_logits) return false;
+  for (const ScheduledSequence& s : step.scheduled)
+    if (s.num_new_tokens != 1 || s.seq->num_computed + 1 != s.seq->num_tokens()) return false;
+  return true;
+}
+
+void ModelRunner::launch(const SchedulerOutput& step, const BlockManager& blocks, SampledRows& sampled) {
+  NODELLM_CHECK(can_launch(step), "this step cannot be launched ahead");
+  waited_ = false;
+  const int bucket = graph_bucket(step);
+  if (bucket > 0) {
+    launch_decode(step, blocks, sampled, bucket);
+  } else {
+    upload_inputs(step, blocks, 0);
+    launched_at_ = std::chrono::steady_clock::now();
+    model_.forward(inputs_, activations_, caches_);
+    const std::vector<int32_t> rows = sampling_rows(step, sampled);
+    logits_for_rows(upload_front(backend_, staging_->sample_rows, rows, DType::I32), step.num_tokens);
+  }
+  sampling_.launch(staging_->logits.first_rows(static_cast<int64_t>(step.scheduled.size())));
+}
+
+void ModelRunner::collect(SampledRows& sampled) {
+  sampled.result = sampling_.collect();
+  waited_ = true;
+}
+
 void ModelRunner::run(const SchedulerOutput& step, const BlockManager& blocks,
                       SampledRows& sampled, PromptLogprobRows& prompt_logprobs) {
   waited_ = false;
   if (step.scheduled.empty()) return;
   const int bucket = graph_bucket(step);
   if (bucket > 0) {
-    // Every row samples: row i of the hidden states is sequence i's.
-    upload_inputs(step, blocks, bucket);
-    std::vector<int32_t> identity(bucket);
-    for (int i = 0; i < bucket; ++i) identity[i] = i;
-    const Tensor rows = upload_front(backend_, staging_->sample_rows, identity, DType::I32);
-    auto it = graphs_.find(bucket);
-    if (it == graphs_.end()) {
-      backend_.begin_graph();
-      model_.forward(inputs_, activations_, caches_);
-      logits_for_rows(rows, bucket);
-      it = graphs_.emplace(bucket, backend_.end_graph()).first;
-    }
-    launched_at_ = std::chrono::steady_clock::now();
-    backend_.replay_graph(it->second);
-    sampling_rows(step, sampled);
+    launch_decode(step, blocks, sampled, bucket);
     draw(static_cast<int>(step.scheduled.size()), sampled);
     return;
   }

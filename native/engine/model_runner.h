@@ -53,6 +53,12 @@ class ModelRunner {
 
   void run(const SchedulerOutput& step, const BlockManager& blocks, SampledRows& sampled,
            PromptLogprobRows& prompt_logprobs);
+  // A step in two halves, for steps that can_launch() says allow it: launch() queues the whole
+  // step, sampling and the copies back included, and returns at once; collect() waits for the
+  // tokens. The engine launches the next step before handing the last one's tokens to the caller.
+  bool can_launch(const SchedulerOutput& step) const;
+  void launch(const SchedulerOutput& step, const BlockManager& blocks, SampledRows& sampled);
+  void collect(SampledRows& sampled);
   // When the last run() queued the model's work (after its host-side preparation): the GPU had
   // nothing to do from the end of the step before until then.
   std::chrono::steady_clock::time_point launched_at() const { return launched_at_; }
@@ -80,6 +86,9 @@ class ModelRunner {
   std::vector<int32_t> sampling_rows(const SchedulerOutput& step, SampledRows& out);
   void logits_for_rows(const Tensor& rows, int num_tokens);
   void draw(int n, SampledRows& out);
+  // The decode work of a step whose rows all sample (as a graph where one applies), up to the
+  // sampler's launch.
+  void launch_decode(const SchedulerOutput& step, const BlockManager& blocks, SampledRows& sampled, int bucket);
   void score_prompts(const SchedulerOutput& step, PromptLogprobRows& out);
 
   Backend& backend_;

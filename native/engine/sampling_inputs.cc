@@ -131,8 +131,16 @@ SamplingBatch SamplingInputs::upload() {
 }
 
 SamplingResult SamplingInputs::sample(const Tensor& logits) {
+  launch(logits);
+  return collect();
+}
+
+void SamplingInputs::launch(const Tensor& logits) {
   const int n = rows();
   NODELLM_CHECK(logits.rows == n, "logits rows ", logits.rows, " for ", n, " sampling rows");
+  // The pending results' buffers are the copies' destinations until collect().
+  NODELLM_CHECK(!launched_, "sampling launched twice without collecting");
+  launched_ = true;
   SamplingBatch batch = upload();
   const int k = max_logprobs_seen_;
   SamplerOutput out{t_tokens_.first_rows(n), t_logprobs_.first_rows(n),
@@ -140,24 +148,34 @@ SamplingResult SamplingInputs::sample(const Tensor& logits) {
                     t_top_logprobs_.first_rows(n).col_slice(0, std::max(1, k))};
   backend_.sample(logits, batch, out);
 
-  SamplingResult result;
+  SamplingResult& result = pending_;
+  result = SamplingResult{};
   result.tokens.resize(n);
-  backend_.download(result.tokens.data(), out.tokens);
+  backend_.download_async(result.tokens.data(), out.tokens);
   result.logprobs.assign(n, std::numeric_limits<float>::quiet_NaN());
-  const bool any_logprobs =
-      std::any_of(num_logprobs_.begin(), num_logprobs_.end(), [](int v) { return v >= 0; });
+  pending_logprobs_.assign(n, false);
+  for (int r = 0; r < n; ++r) pending_logprobs_[r] = num_logprobs_[r] >= 0;
+  const bool any_logprobs = std::find(pending_logprobs_.begin(), pending_logprobs_.end(), true) != pending_logprobs_.end();
   if (any_logprobs) {
-    backend_.download(result.logprobs.data(), out.logprobs);
-    for (int r = 0; r < n; ++r)
-      if (num_logprobs_[r] < 0) result.logprobs[r] = std::numeric_limits<float>::quiet_NaN();
+    backend_.download_async(result.logprobs.data(), out.logprobs);
     result.top_k = k;
     if (k > 0) {
       result.top_ids.resize(static_cast<size_t>(n) * k);
       result.top_logprobs.resize(static_cast<size_t>(n) * k);
-      backend_.download(result.top_ids.data(), out.top_ids);
-      backend_.download(result.top_logprobs.data(), out.top_logprobs);
+      backend_.download_async(result.top_ids.data(), out.top_ids);
+      backend_.download_async(result.top_logprobs.data(), out.top_logprobs);
     }
   }
+}
+
+SamplingResult SamplingInputs::collect() {
+  NODELLM_CHECK(launched_, "nothing to collect: sampling was not launched");
+  launched_ = false;
+  backend_.synchronize();
+  SamplingResult result = std::move(pending_);
+  pending_ = SamplingResult{};
+  for (size_t r = 0; r < pending_logprobs_.size(); ++r)
+    if (!pending_logprobs_[r]) result.logprobs[r] = std::numeric_limits<float>::quiet_NaN();
   return result;
 }
 

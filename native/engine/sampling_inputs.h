@@ -50,6 +50,10 @@ class SamplingInputs {
   int rows() const { return static_cast<int>(temperature_.size()); }
   // Samples logits [rows(), vocab] (modified in place) and returns the results on the host.
   SamplingResult sample(const Tensor& logits);
+  // The same in two halves: launch() queues the sampler and the copies back; collect() waits for
+  // them and returns the results. Between the two the host is free (and the rows may be cleared).
+  void launch(const Tensor& logits);
+  SamplingResult collect();
 
  private:
   SamplingBatch upload();
@@ -63,6 +67,9 @@ class SamplingInputs {
   std::vector<int64_t> seed_;
   bool any_penalties_ = false;
   int max_logprobs_seen_ = 0;
+  bool launched_ = false;                 // launch() ran and collect() has not
+  SamplingResult pending_;                // launch()'s results, filled by the backend's synchronize()
+  std::vector<bool> pending_logprobs_;   // per pending row: whether it asked for logprobs
   // Backend tensors.
   Tensor t_temperature_, t_top_k_, t_top_p_, t_min_p_, t_repetition_, t_frequency_, t_presence_,
       t_seed_, t_output_pos_, t_num_logprobs_, t_history_start_, t_prompt_len_, t_history_,

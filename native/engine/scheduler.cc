@@ -34,6 +34,12 @@ bool Scheduler::abort(int64_t id) {
 
 void Scheduler::finish(Sequence* seq) { forget(seq); }
 
+bool Scheduler::only_decodes() const {
+  return waiting_.empty() && std::all_of(running_.begin(), running_.end(), [](const Sequence* s) {
+           return s->num_computed + 1 == s->num_tokens();
+         });
+}
+
 void Scheduler::preempt(Sequence* seq) {
   blocks_.release(*seq);
   seq->num_computed = 0;

@@ -41,6 +41,9 @@ class Scheduler {
   void finish(Sequence* seq);
 
   bool has_work() const { return !waiting_.empty() || !running_.empty(); }
+  // Whether the next schedule() can only make a step of decodes: nothing waits, and every running
+  // sequence has all its known tokens but the last in the cache.
+  bool only_decodes() const;
   int num_waiting() const { return static_cast<int>(waiting_.size()); }
   int num_running() const { return static_cast<int>(running_.size()); }
   int64_t total_preemptions() const { return total_preemptions_; }

@@ -85,10 +85,7 @@ void* CudaBackend::staging(size_t bytes) {
 
 void* CudaBackend::pinned(size_t bytes) {
   bytes = (bytes + 255) & ~size_t{255};
-  if (pinned_used_ + bytes > pinned_bytes_) {
-    NODELLM_CUDA(cudaStreamSynchronize(stream_));  // the copies out of the buffer are done
-    pinned_used_ = 0;
-  }
+  if (pinned_used_ + bytes > pinned_bytes_) synchronize();  // every copy through the buffer is done
   void* p = pinned_ + pinned_used_;
   pinned_used_ += bytes;
   return p;
@@ -161,8 +158,25 @@ void CudaBackend::download(void* dst, const Tensor& src) {
   synchronize();
 }
 
+// A copy to pageable memory would wait for the stream; this one lands in the pinned buffer and is
+// moved to dst by synchronize().
+void CudaBackend::download_async(void* dst, const Tensor& src) {
+  if (src.rows == 0 || src.cols == 0) return;
+  const size_t row = static_cast<size_t>(src.cols) * dtype_size(src.dtype), bytes = row * src.rows;
+  if (bytes > pinned_bytes_ / 8) {
+    download(dst, src);
+    return;
+  }
+  void* staged = pinned(bytes);
+  NODELLM_CUDA(cudaMemcpy2DAsync(staged, row, src.data, src.stride * dtype_size(src.dtype), row, src.rows,
+                                 cudaMemcpyDeviceToHost, stream_));
+  pending_downloads_.push_back({dst, staged, bytes});
+}
+
 void CudaBackend::synchronize() {
   NODELLM_CUDA(cudaStreamSynchronize(stream_));
+  for (const PendingDownload& d : pending_downloads_) std::memcpy(d.dst, d.staged, d.bytes);
+  pending_downloads_.clear();
   pinned_used_ = 0;
 }
 

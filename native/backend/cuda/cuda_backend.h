@@ -34,7 +34,9 @@ class CudaBackend final : public Backend {
   }
   void upload(const Tensor& dst, const void* src, DType src_dtype) override;
   void download(void* dst, const Tensor& src) override;
+  void download_async(void* dst, const Tensor& src) override;
   void synchronize() override;
+  bool runs_asynchronously() const override { return true; }
   bool memory_info(int64_t* free_bytes, int64_t* total_bytes) override;
   void fill_random(const Tensor& dst, uint64_t seed, float scale, float offset) override;
   bool supports_graphs() const override { return true; }
@@ -84,6 +86,14 @@ class CudaBackend final : public Backend {
   // queued without waiting; it is reused after the next synchronisation of the stream.
   char* pinned_ = nullptr;
   size_t pinned_bytes_ = 16u << 20, pinned_used_ = 0;
+  // download_async's copies: each lands in the pinned buffer and moves to its destination at the
+  // next synchronize().
+  struct PendingDownload {
+    void* dst;
+    const void* staged;
+    size_t bytes;
+  };
+  std::vector<PendingDownload> pending_downloads_;
   // Two pinned chunks that large uploads (weights) go through: host threads fill one from the
   // page cache while the GPU copies the other.
   static constexpr size_t kLoadChunk = 64u << 20;
