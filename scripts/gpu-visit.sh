@@ -14,9 +14,10 @@
 #      (bench/targets.ts), and the cold start from process start to
 #      first token on an 8B-shaped checkpoint read from disk;
 #   4. whole-model parity with transformers in bf16.
-# Settings: SKIP_TRAIN=1, SKIP_COLD=1, SKIP_PARITY=1 and SKIP_BENCH=1 (the full benchmark) leave
-# steps out; COMPARE=1 adds comparisons with settings already measured (one-row GEMVs in batches
-# of 2 loads, the GEMV up to 8 rows, cuBLASLt alone, the lane and simt attention kernels); NCU=1 adds a
+# Settings: SKIP_TRAIN=1, SKIP_COLD=1, SKIP_PARITY=1, SKIP_BENCH=1 (the full benchmark) and
+# SKIP_CHECKS=1 (backend_check, invariance_check, test/gpu: for timing-only visits) leave steps
+# out; COMPARE=1 adds comparisons with settings already measured (one-row GEMVs in batches of 2
+# loads, the GEMV up to 8 rows, cuBLASLt alone, the lane and simt attention kernels); NCU=1 adds a
 # per-kernel profile of batch-1 decode steps, NCU_BATCH=256 one of the throughput test's prefill
 # and batch-256 decode steps, NCU_ATTENTION=1 every ncu section of one 64 x 4096 decode attention
 # launch; BENCH_INVARIANT=1 runs the benchmark again with --batch-invariant; ROUNDS=n repeats the
@@ -53,6 +54,7 @@ if [ -n "${train_pid:-}" ]; then
   [ -d /tmp/model ] && tar -C /tmp/model -cf "$OUT/model.tar" .
 fi
 
+if [ "${SKIP_CHECKS:-0}" != 1 ]; then
 timeout 150 ./build/Release/backend_check > /tmp/results/backend-check.txt 2>&1
 echo "exit $?" >> /tmp/results/backend-check.txt  # test/gpu reads this log (NODELLM_CHECK_LOGS)
 stamp "backend_check $(tail -1 /tmp/results/backend-check.txt): $(tail -2 /tmp/results/backend-check.txt | head -1)"
@@ -68,6 +70,7 @@ if [ -f .device/vitest.tar.xz ]; then  # the GPU test suite (test/gpu), packed b
   stamp "test/gpu exit $?: $(grep -E '^ +Tests ' /tmp/results/test-gpu.txt | tail -1)"
   grep -E "worst|FAIL|✗|×" /tmp/results/test-gpu.txt | head -20 | tee -a /tmp/results/summary.txt
 fi
+fi  # SKIP_CHECKS
 if [ "${COMPARE:-0}" = 1 ]; then  # comparisons with settings already measured (bench/RESULTS.md)
   echo "every check, and the one-row timings, with one-row GEMVs in batches of 2 loads (NODELLM_GEMV_LOADS=2):" \
     | tee -a /tmp/results/summary.txt
