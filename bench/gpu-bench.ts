@@ -30,6 +30,10 @@ async function timeSteps(engine: NativeEngine) {
   const stepTimes: number[] = [];
   const idleMs: number[] = [];
   const prepareMs: number[] = [];
+  // Per step: whether it carried prompt tokens (a prefill chunk: more tokens than sampled rows,
+  // or rows that sample nothing) and how many rows it sampled.
+  const withPrompt: boolean[] = [];
+  const rows: number[] = [];
   let tokens = 0;
   let inStepMs = 0;
   while (engine.hasWork()) {
@@ -40,13 +44,15 @@ async function timeSteps(engine: NativeEngine) {
     idleMs.push(r.idleBeforeLaunchMs);
     prepareMs.push(r.idleBeforeLaunchMs > 0 ? r.prepareMs : 0);  // only where the idle time is known
     stepTimes.push(after);
+    withPrompt.push(r.numScheduledTokens > r.seqIds.length);
+    rows.push(r.seqIds.length);
     tokens += r.seqIds.length;
   }
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
   // idleMs: every step's; idleAfterFirstMs: within the window from the first step's results on;
   // prepareAfterFirstMs: the part of it inside the engine (scheduling and inputs).
   return { stepTimes, tokens, inStepMs, idleMs: sum(idleMs), idleAfterFirstMs: sum(idleMs.slice(1)),
-    prepareAfterFirstMs: sum(prepareMs.slice(1)) };
+    prepareAfterFirstMs: sum(prepareMs.slice(1)), withPrompt, rows };
 }
 
 const t0 = performance.now();
@@ -160,6 +166,18 @@ async function throughputTest(temperature: number) {
   for (let i = 0; i < 1000; i++) add(256, 256, { temperature });
   const run = await timeSteps(engine);
   const seconds = (run.stepTimes.at(-1)! - st) / 1000;
+  // Where the time goes: each step's time is from the previous step's results (or the start) to
+  // its own, split between steps that carried prompt tokens and steps of decodes only.
+  let promptMs = 0, decodeMs = 0, decodeSteps = 0, decodeRows = 0;
+  run.stepTimes.forEach((t, i) => {
+    const ms = t - (i === 0 ? st : run.stepTimes[i - 1]!);
+    if (run.withPrompt[i]) promptMs += ms;
+    else {
+      decodeMs += ms;
+      decodeSteps += 1;
+      decodeRows += run.rows[i]!;
+    }
+  });
   return {
     seconds,
     output_tokens: run.tokens,
@@ -172,6 +190,11 @@ async function throughputTest(temperature: number) {
     // the next step's preparation with the current one could win.
     share_of_time_gpu_waits_for_host: run.idleMs / (seconds * 1000),
     share_of_time_gpu_waits_for_engine_preparation: run.prepareAfterFirstMs / (seconds * 1000),
+    seconds_in_steps_with_prompt_tokens: promptMs / 1000,
+    steps_with_prompt_tokens: run.stepTimes.length - decodeSteps,
+    decode_only_steps: decodeSteps,
+    decode_only_mean_step_ms: decodeMs / Math.max(1, decodeSteps),
+    decode_only_mean_rows: decodeRows / Math.max(1, decodeSteps),
   };
 }
 const throughputGreedy = await throughputTest(0);
@@ -220,8 +243,10 @@ console.log(`numerics              ${batchInvariant ? 'batch-invariant (--batch-
 console.log(`batch-1 decode        ${batch1.toFixed(1)} tok/s (${(1000 / batch1).toFixed(2)} ms/token; GPU waits for the host ${(100 * batch1IdleShare).toFixed(1)}%, ${(100 * batch1PrepareShare).toFixed(1)}% inside the engine)`);
 console.log(`64 x (512 in, 128 out) ${many64.toFixed(0)} output tok/s`);
 console.log(`prefill 4 x 2048      ${prefill.toFixed(0)} tok/s`);
-for (const [label, t] of [['greedy', throughputGreedy], ['temperature 1', throughputSampled]] as const)
+for (const [label, t] of [['greedy', throughputGreedy], ['temperature 1', throughputSampled]] as const) {
   console.log(`1000 x (256 in, 256 out), ${label}: ${t.output_tokens_per_s.toFixed(0)} output tok/s, ${t.total_tokens_per_s.toFixed(0)} total (${t.seconds.toFixed(1)} s, ${t.steps} steps, ${t.mean_step_ms.toFixed(1)} ms each, ${(100 * t.share_of_time_in_native_step).toFixed(0)}% inside engine.step(), GPU waits for the host ${(100 * t.share_of_time_gpu_waits_for_host).toFixed(1)}%, ${(100 * t.share_of_time_gpu_waits_for_engine_preparation).toFixed(1)}% inside the engine)`);
+  console.log(`  of which ${t.steps_with_prompt_tokens} steps with prompt tokens took ${t.seconds_in_steps_with_prompt_tokens.toFixed(1)} s, and ${t.decode_only_steps} decode-only steps ${t.decode_only_mean_step_ms.toFixed(2)} ms each at ${t.decode_only_mean_rows.toFixed(0)} rows on average`);
+}
 console.log(`KV cache at 0.9       ${stats.numBlocks} blocks, ${kvGiB.toFixed(1)} GiB; at 0.3 (small engine) ${smallEngineBlocks} blocks`);
 console.log(`graphs match eager    ${graphsMatchEager}`);
 for (const [name, r] of [['random 8B', seeded8b], ['trained default model', seededDefault]] as const)

@@ -94,13 +94,13 @@ fi
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
   timeout 240 node .device/js/bench/gpu-bench.js --out /tmp/results/gpu-bench.json > /tmp/results/gpu-bench.log 2>&1
   stamp "gpu-bench exit $?"
-  tail -11 /tmp/results/gpu-bench.log | tee -a /tmp/results/summary.txt
+  tail -13 /tmp/results/gpu-bench.log | tee -a /tmp/results/summary.txt
 fi
 if [ "${BENCH_INVARIANT:-0}" = 1 ]; then  # the same benchmark with --batch-invariant
   timeout 240 node .device/js/bench/gpu-bench.js --batch-invariant --out /tmp/results/gpu-bench-invariant.json \
     > /tmp/results/gpu-bench-invariant.log 2>&1
   stamp "gpu-bench --batch-invariant exit $?"
-  tail -11 /tmp/results/gpu-bench-invariant.log | tee -a /tmp/results/summary.txt
+  tail -13 /tmp/results/gpu-bench-invariant.log | tee -a /tmp/results/summary.txt
 fi
 [ "${COMPARE:-0}" = 1 ] && NODELLM_PREFILL_ATTENTION=simt timeout 60 node .device/js/bench/gpu-bench.js --only-prefill \
   --out /tmp/results/gpu-bench-prefill-simt.json 2>&1 | tail -1 | tee -a /tmp/results/summary.txt

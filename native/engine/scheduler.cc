@@ -35,7 +35,8 @@ bool Scheduler::abort(int64_t id) {
 void Scheduler::finish(Sequence* seq) { forget(seq); }
 
 bool Scheduler::only_decodes() const {
-  return waiting_.empty() && std::all_of(running_.begin(), running_.end(), [](const Sequence* s) {
+  const bool none_admitted = waiting_.empty() || static_cast<int>(running_.size()) >= config_.max_num_seqs;
+  return none_admitted && std::all_of(running_.begin(), running_.end(), [](const Sequence* s) {
            return s->num_computed + 1 == s->num_tokens();
          });
 }

@@ -41,8 +41,9 @@ class Scheduler {
   void finish(Sequence* seq);
 
   bool has_work() const { return !waiting_.empty() || !running_.empty(); }
-  // Whether the next schedule() can only make a step of decodes: nothing waits, and every running
-  // sequence has all its known tokens but the last in the cache.
+  // Whether the next schedule() can only make a step of decodes: nothing waits (or max_num_seqs
+  // sequences already run), and every running sequence has all its known tokens but the last in
+  // the cache.
   bool only_decodes() const;
   int num_waiting() const { return static_cast<int>(waiting_.size()); }
   int num_running() const { return static_cast<int>(running_.size()); }

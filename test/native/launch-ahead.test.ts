@@ -13,10 +13,10 @@ const VOCAB = 500;
 const dir = writeModel({ seed: 41, config: { vocab_size: VOCAB } });
 
 // The engine reads NODELLM_LAUNCH_AHEAD when it is built.
-async function engineWith(launchAhead: boolean): Promise<NativeEngine> {
+async function engineWith(launchAhead: boolean, maxNumSeqs = 8): Promise<NativeEngine> {
   process.env.NODELLM_LAUNCH_AHEAD = launchAhead ? '1' : '0';
   try {
-    return await loadNativeEngine(dir, { device: 'cpu', maxModelLen: 128, numKvBlocks: 64, maxNumSeqs: 8 });
+    return await loadNativeEngine(dir, { device: 'cpu', maxModelLen: 128, numKvBlocks: 64, maxNumSeqs });
   } finally {
     delete process.env.NODELLM_LAUNCH_AHEAD;
   }
@@ -63,6 +63,26 @@ describe('launch-ahead', () => {
     expect(second.seqIds).toEqual(Float64Array.from([1]));
     expect(second.launchToResultMs).toBeGreaterThan(0);
     expect(second.idleBeforeLaunchMs).toBeLessThan(55);  // launched before the 60 ms sleep
+  });
+
+  it('still launches ahead while requests wait for a free slot, and starts them when one frees', async () => {
+    const [ahead, plain] = [await engineWith(true, 2), await engineWith(false, 2)];
+    engines.push(ahead, plain);
+    const tokens: Map<number, number[]>[] = [];
+    for (const engine of [ahead, plain]) {
+      for (let i = 1; i <= 3; i++) engine.addRequest(i, Int32Array.from(seededInts(20 + i, 5, VOCAB)), greedy(4 + 2 * i));
+      const rows = new SequenceRows();
+      rows.add(await engine.step());  // the two prompts that fit; request 3 waits
+      rows.add(await engine.step());
+      await sleep(60);
+      const third = await engine.step();
+      rows.add(third);
+      expect(engine === ahead ? third.idleBeforeLaunchMs < 55 : third.idleBeforeLaunchMs >= 55).toBe(true);
+      await drain(engine, rows.add);
+      tokens.push(rows.tokens);
+    }
+    expect(tokens[0]!.get(3)).toHaveLength(10);
+    expect(tokens[0]).toEqual(tokens[1]);
   });
 
   it('an abort between steps takes effect after the launched step: the request never comes back, its blocks are freed', async () => {
