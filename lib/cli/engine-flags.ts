@@ -19,7 +19,8 @@ export function addEngineFlags(command: Command): Command {
     .option('--num-gpu-blocks-override <n>', 'exact number of KV-cache blocks', integer('--num-gpu-blocks-override'))
     .addOption(new Option('--load-format <format>', 'dummy: seeded random weights from config.json alone').choices(LOAD_FORMATS))
     .option('--enforce-eager', 'run every step eagerly, without CUDA graphs')
-    .option('--batch-invariant', 'compute each request the same way whatever it is batched with (seeded sampling reproducible across batches; slower on CUDA)');
+    .option('--batch-invariant', 'compute each request the same way whatever it is batched with (seeded sampling reproducible across batches; slower on CUDA)')
+    .option('--no-async-scheduling', 'on a GPU, run one step at a time instead of launching the next decode step before handing back the last one\'s tokens');
 }
 
 const gpuShare = (value: string) => {
@@ -43,6 +44,7 @@ export function engineOptionsFromFlags(opts: Record<string, unknown>): EngineOpt
     ...(opts.loadFormat ? { loadFormat: opts.loadFormat as EngineOptions['loadFormat'] } : {}),
     ...(opts.enforceEager ? { enforceEager: true } : {}),
     ...(opts.batchInvariant ? { batchInvariant: true } : {}),
+    ...(opts.asyncScheduling === false ? { asyncScheduling: false } : {}),
     device: opts.device as EngineOptions['device'],
   };
 }

@@ -25,6 +25,12 @@ export interface EngineOptions {
    * batch-invariant.
    */
   batchInvariant?: boolean;
+  /**
+   * On a GPU, launch each step of decodes before handing the previous step's tokens to
+   * JavaScript, so the GPU works meanwhile (vLLM's async scheduling). Default true; requests
+   * added meanwhile join one step later. No effect on the CPU, which computes as it is called.
+   */
+  asyncScheduling?: boolean;
   /** 'auto'/'safetensors' read the weights; 'dummy' fills seeded random ones from config.json alone (vLLM's LOAD_FORMAT=dummy, for benchmarks). */
   loadFormat?: (typeof LOAD_FORMATS)[number];
   /** Longest prompt + output, in tokens. Default: the model's max_position_embeddings. */
@@ -73,6 +79,7 @@ const schema = z
     enforceEager: z.boolean().optional(),
     maxSeqLenToCapture: positiveInt.optional(),
     batchInvariant: z.boolean().optional(),
+    asyncScheduling: z.boolean().optional(),
     maxModelLen: positiveInt.optional(),
     maxNumSeqs: positiveInt.optional(),
     maxNumBatchedTokens: positiveInt.optional(),

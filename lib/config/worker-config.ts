@@ -188,9 +188,10 @@ export function readWorkerConfig(
   if (served) engine.servedModelName = served;
 
   r.oneOf('PREEMPTION_MODE', ['recompute'] as const);
-  if (r.bool('ASYNC_SCHEDULING') === false) {
-    r.problem('ASYNC_SCHEDULING', 'nodellm schedules and launches the next decode step while the last one is post-processed; false is not supported (unset it)');
-  }
+  // vLLM's async scheduling: the next decode step is launched before the last one's tokens are
+  // post-processed (on by default in both).
+  const asyncScheduling = r.bool('ASYNC_SCHEDULING');
+  if (asyncScheduling !== undefined) engine.asyncScheduling = asyncScheduling;
 
   // Accepted either way; logged so that nothing passes unseen.
   const moot: [string, string][] = [

@@ -104,7 +104,7 @@ export const WORKER_ENV: EnvVarDoc[] = [
   v('DISABLE_CUSTOM_ALL_REDUCE', SCHED, '0', 'yes', 'accepted either way: one device, no all-reduce', '1'),
   v('ENABLE_EXPERT_PARALLEL', SCHED, 'false', 'default only', notYet('mixture-of-experts models'), 'true'),
   v('ATTENTION_BACKEND', SCHED, 'none', 'default only', notYet('choosing the attention kernels'), 'FLASHINFER'),
-  v('ASYNC_SCHEDULING', SCHED, 'true (vLLM >= 0.14)', 'partly', "true: what nodellm does on a GPU (the next decode step is scheduled and launched before the last one's tokens are post-processed); false stops start-up", 'false'),
+  v('ASYNC_SCHEDULING', SCHED, 'true (vLLM >= 0.14)', 'yes', "true: on a GPU the next decode step is scheduled and launched before the last one's tokens are post-processed; false: one step at a time", 'false'),
   v('STREAM_INTERVAL', SCHED, '1', 'default only', notYet('streaming every N steps'), '4'),
   // Tokenizer
   v('TOKENIZER_NAME', TOK, 'the model', 'yes', 'HF repo id or directory of the tokenizer', 'org/tokenizer'),

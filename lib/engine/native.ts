@@ -41,6 +41,8 @@ export interface NativeEngineConfig {
   maxSeqLenToCapture?: number;
   /** A row's numbers never depend on what it is batched with (slower on CUDA at small batches). */
   batchInvariant?: boolean;
+  /** Launch decode steps ahead where the backend runs asynchronously (default true). */
+  asyncScheduling?: boolean;
   /** LOAD_FORMAT=dummy: seeded random weights standing for a checkpoint of dummyDtype. */
   dummyWeights?: boolean;
   dummyDtype?: 'float32' | 'float16' | 'bfloat16';

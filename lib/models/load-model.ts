@@ -66,6 +66,7 @@ export function nativeEngineConfig(model: ModelFiles, options: EngineOptions, ma
     enforceEager: options.enforceEager ?? false,
     maxSeqLenToCapture: options.maxSeqLenToCapture ?? 8192,
     batchInvariant: options.batchInvariant ?? false,
+    asyncScheduling: options.asyncScheduling ?? true,
     dummyWeights: options.loadFormat === 'dummy',
     dummyDtype: model.config.torchDtype,
     returnLogits: options.returnLogits ?? false,

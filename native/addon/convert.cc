@@ -158,6 +158,7 @@ EngineConfig engine_config_from_js(const Napi::Object& js) {
   c.enforce_eager = boolean_or(js, "enforceEager", false);
   c.max_seq_len_to_capture = integer_or(js, "maxSeqLenToCapture", c.max_seq_len_to_capture);
   c.batch_invariant = boolean_or(js, "batchInvariant", false);
+  c.async_scheduling = boolean_or(js, "asyncScheduling", true);
   c.dummy_weights = boolean_or(js, "dummyWeights", false);
   if (c.dummy_weights) {
     const std::string dtype = string(js, "dummyDtype");

@@ -64,7 +64,7 @@ LLMEngine::LLMEngine(const EngineConfig& config)
   rc.max_seq_len_to_capture = config_.max_seq_len_to_capture;
   runner_ = std::make_unique<ModelRunner>(*backend_, *model_, rc);
   const char* ahead = std::getenv("NODELLM_LAUNCH_AHEAD");
-  launch_ahead_ = ahead ? std::string(ahead) != "0" : backend_->runs_asynchronously();
+  launch_ahead_ = ahead ? std::string(ahead) != "0" : config_.async_scheduling && backend_->runs_asynchronously();
   if (profile) {
     num_blocks = profile_kv_blocks();
     runner_->resize_kv_cache(num_blocks);

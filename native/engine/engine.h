@@ -41,6 +41,7 @@ struct EngineConfig {
   bool enforce_eager = false;           // no graphs (ENFORCE_EAGER)
   int max_seq_len_to_capture = 8192;    // steps with longer contexts run eagerly
   bool batch_invariant = false;         // a row's numbers never depend on the batch (--batch-invariant)
+  bool async_scheduling = true;         // launch decode steps ahead where the backend runs asynchronously
   bool return_logits = false;           // testing only
 };
 
@@ -84,7 +85,8 @@ class LLMEngine {
   bool abort(int64_t id);
   bool has_work() const { return ahead_.has_value() || pending_.has_value() || scheduler_->has_work(); }
   // Advances every running request by one step and returns the step's tokens. Where the backend
-  // runs asynchronously (a GPU; NODELLM_LAUNCH_AHEAD=0 turns it off, =1 on everywhere), a step of
+  // runs asynchronously (a GPU) and async_scheduling is on (NODELLM_LAUNCH_AHEAD=0 or =1 overrides
+  // both, for comparisons and the CPU tests), a step of
   // decodes is launched before the previous step's tokens are returned, so the device works while
   // the caller handles them: step() then collects that step and launches the next. Requests added
   // between two calls join from the step after the one already launched.

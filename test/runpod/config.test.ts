@@ -104,6 +104,7 @@ describe('all variables set at once', () => {
         enforceEager: true,
         maxSeqLenToCapture: 4096,
         batchInvariant: true,
+        asyncScheduling: true,
         servedModelName: 'my-model',
       },
       hub: { endpoint: 'http://127.0.0.1:9999', cacheDir: '/data/hf', offline: true, token: 'hf_sample_token_value' },
@@ -169,6 +170,12 @@ describe('reading rules', () => {
     expect(read({ GPU_MEMORY_UTILIZATION: '0.5' }).engine.gpuMemoryUtilization).toBe(0.5);
     expect(problems({ GPU_MEMORY_UTILIZATION: '1.5' })).toEqual(['GPU_MEMORY_UTILIZATION: must be in (0, 1], but is "1.5"']);
     expect(problems({ GPU_MEMORY_UTILIZATION: '0' })).toEqual(['GPU_MEMORY_UTILIZATION: must be in (0, 1], but is "0"']);
+  });
+
+  it("ASYNC_SCHEDULING=false runs one step at a time (vLLM's switch); unset leaves the default on", () => {
+    expect(read({ ASYNC_SCHEDULING: 'false' }).engine.asyncScheduling).toBe(false);
+    expect(read({}).engine.asyncScheduling).toBeUndefined();
+    expect(problems({ ASYNC_SCHEDULING: 'later' })).toEqual(['ASYNC_SCHEDULING: must be true or false (or 1/0, yes/no, on/off), but is "later"']);
   });
 
   it('RAW_OPENAI_OUTPUT takes true/false or an integer', () => {

@@ -22,6 +22,10 @@ describe('engine flags', () => {
     expect(parse([])).toEqual({ device: 'auto' });
   });
 
+  it('--no-async-scheduling turns launch-ahead off (it is on unless asked)', () => {
+    expect(parse(['--no-async-scheduling'])).toEqual({ asyncScheduling: false, device: 'auto' });
+  });
+
   it('refuse a share of GPU memory outside (0, 1], naming the flag', () => {
     expect(() => parse(['--gpu-memory-utilization', '1.5'])).toThrow(/--gpu-memory-utilization must be in \(0, 1\]/);
     expect(() => parse(['--gpu-memory-utilization', '0'])).toThrow(/--gpu-memory-utilization/);
