@@ -8,6 +8,7 @@
 //     attention kernel (head_dim 128 and 64: the bandwidth decode kernel and the tensor-core
 //     prefill kernel; head_dim 32: the per-row kernel), within bf16 rounding;
 //   - recorded CUDA graphs give exactly the logits of eager steps;
+//   - launching decode steps ahead (asyncScheduling) changes no token;
 //   - with batchInvariant, a seeded request gives the same logits, bit for bit, and so the same
 //     tokens, alone and inside a batch of 64 (build/Release/invariance_check holds each kernel
 //     to it first).
@@ -174,6 +175,36 @@ describe.skipIf(!cuda)('CUDA backend on the GPU', () => {
       for (let step = 0; step <= DECODE_STEPS; step++)
         expect(Array.from(withGraphs[i]!.logits[step]!), `request ${i + 1} step ${step}`).toEqual(Array.from(eager[i]!.logits[step]!));
     }
+  });
+
+  it('launch-ahead (asyncScheduling) gives the tokens of one step at a time, with late requests and an abort', async () => {
+    const dir = writeModel(models[0]!.model);
+    // Greedy and seeded requests; two more join after 5 steps, and one is aborted after 8. Logits
+    // are not returned (they would turn launch-ahead off), so tokens are compared.
+    const run = async (asyncScheduling: boolean) => {
+      const engine = await loadNativeEngine(dir, { device: 'cuda', maxModelLen: 256, maxNumSeqs: 8, numKvBlocks: 64, asyncScheduling });
+      const freeBefore = engine.stats().numFreeBlocks;
+      const rows = new SequenceRows();
+      const params = (i: number) => (i % 2 === 0 ? greedy(40) : greedy(40, { temperature: 0.9, topP: 0.9, seed: 50 + i }));
+      for (let i = 1; i <= 4; i++) engine.addRequest(i, Int32Array.from(seededInts(600 + i, 5 + 9 * i, 2000)), params(i));
+      for (let step = 0; engine.hasWork(); step++) {
+        rows.add(await engine.step());
+        if (step === 5) for (let i = 5; i <= 6; i++) engine.addRequest(i, Int32Array.from(seededInts(600 + i, 12, 2000)), params(i));
+        if (step === 8) expect(engine.abort(3)).toBe(true);
+      }
+      const freed = engine.stats().numFreeBlocks === freeBefore;
+      engine.close();
+      return { tokens: rows.tokens, freed };
+    };
+    const [ahead, plain] = [await run(true), await run(false)];
+    for (const id of [1, 2, 4, 5, 6]) {
+      expect(plain.tokens.get(id), `request ${id}`).toHaveLength(40);
+      expect(ahead.tokens.get(id), `request ${id}`).toEqual(plain.tokens.get(id));
+    }
+    // The aborted request stops within a step of the abort either way, and every block comes back.
+    expect(Math.abs(ahead.tokens.get(3)!.length - plain.tokens.get(3)!.length)).toBeLessThanOrEqual(1);
+    expect(ahead.freed).toBe(true);
+    expect(plain.freed).toBe(true);
   });
 });
 
