@@ -255,16 +255,17 @@ void LLMEngine::launch_ahead() {
     pending_ = std::move(next);
     return;
   }
-  ahead_.emplace();
-  ahead_->out.num_scheduled_tokens = next.num_tokens;
-  ahead_->out.num_preempted = next.num_preempted;
-  runner_->launch(next, *blocks_, ahead_->out.sampled);
-  ahead_->launched = runner_->launched_at();
+  Ahead ahead;  // held only once launched: a launch that throws leaves no step to collect
+  ahead.out.num_scheduled_tokens = next.num_tokens;
+  ahead.out.num_preempted = next.num_preempted;
+  runner_->launch(next, *blocks_, ahead.out.sampled);
+  ahead.launched = runner_->launched_at();
   using Ms = std::chrono::duration<double, std::milli>;
   if (last_result_at_ != std::chrono::steady_clock::time_point{})
-    ahead_->out.idle_before_launch_ms = Ms(ahead_->launched - last_result_at_).count();
-  ahead_->out.prepare_ms = Ms(ahead_->launched - began).count();
-  ahead_->scheduled = std::move(next);
+    ahead.out.idle_before_launch_ms = Ms(ahead.launched - last_result_at_).count();
+  ahead.out.prepare_ms = Ms(ahead.launched - began).count();
+  ahead.scheduled = std::move(next);
+  ahead_ = std::move(ahead);
 }
 
 EngineStats LLMEngine::stats() const {
