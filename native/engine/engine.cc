@@ -64,7 +64,9 @@ LLMEngine::LLMEngine(const EngineConfig& config)
   rc.max_seq_len_to_capture = config_.max_seq_len_to_capture;
   runner_ = std::make_unique<ModelRunner>(*backend_, *model_, rc);
   const char* ahead = std::getenv("NODELLM_LAUNCH_AHEAD");
-  launch_ahead_ = ahead ? std::string(ahead) != "0" : config_.async_scheduling && backend_->runs_asynchronously();
+  // Not with logits copied back (testing): those steps wait for the device.
+  launch_ahead_ = !config_.return_logits &&
+                  (ahead ? std::string(ahead) != "0" : config_.async_scheduling && backend_->runs_asynchronously());
   if (profile) {
     num_blocks = profile_kv_blocks();
     runner_->resize_kv_cache(num_blocks);
@@ -169,7 +171,7 @@ bool LLMEngine::holds(const SchedulerOutput& step, int64_t id) const {
 
 bool LLMEngine::abort(int64_t id) {
   if (!scheduler_->contains(id)) return false;
-  if ((ahead_ && holds(ahead_->scheduled, id)) || (pending_ && holds(*pending_, id))) {
+  if (ahead_ && holds(ahead_->scheduled, id)) {
     aborted_ahead_.insert(id);  // the step in hand points at the sequence: remove it after
     return true;
   }
@@ -202,8 +204,7 @@ StepOutput LLMEngine::step() {
     last_result_at_ = now;
     ahead_.reset();
   } else {
-    scheduled = pending_ ? std::move(*pending_) : scheduler_->schedule();
-    pending_.reset();
+    scheduled = scheduler_->schedule();
     out.num_scheduled_tokens = scheduled.num_tokens;
     out.num_preempted = scheduled.num_preempted;
     runner_->run(scheduled, *blocks_, out.sampled, out.prompt_logprobs);
@@ -243,18 +244,14 @@ void LLMEngine::complete(const SchedulerOutput& scheduled, StepOutput& out) {
   out.sampled.seqs.clear();  // finished sequences are gone; ids are in seq_ids
 }
 
-// Only a step of decodes can run while the caller handles the last one's tokens (a prefill would
-// hold back the tokens it returns with); the scheduler makes one when nothing waits and every
-// running sequence is decoding. Should it make another kind anyway, the next step() runs it.
+// Only a step of decodes runs while the caller handles the last one's tokens (a prefill would
+// hold back the tokens it returns with); the scheduler makes one when nothing can be admitted and
+// every running sequence is decoding (runner_->launch checks it).
 void LLMEngine::launch_ahead() {
   if (!scheduler_->only_decodes()) return;
   const auto began = std::chrono::steady_clock::now();
   SchedulerOutput next = scheduler_->schedule();
   if (next.scheduled.empty()) return;
-  if (!runner_->can_launch(next)) {
-    pending_ = std::move(next);
-    return;
-  }
   Ahead ahead;  // held only once launched: a launch that throws leaves no step to collect
   ahead.out.num_scheduled_tokens = next.num_tokens;
   ahead.out.num_preempted = next.num_preempted;

@@ -80,16 +80,16 @@ class LLMEngine {
   ~LLMEngine();
 
   void add_request(int64_t id, std::vector<int32_t> prompt, const SamplingParams& params);
-  // Ends a request. One that the step launched ahead (see step()) computes still holds is removed
-  // once that step is done, so it may still appear in that step's output.
+  // Ends a request. A request in the step already launched ahead (see step()) is removed once that
+  // step is done, so it may still appear in that step's output.
   bool abort(int64_t id);
-  bool has_work() const { return ahead_.has_value() || pending_.has_value() || scheduler_->has_work(); }
+  bool has_work() const { return ahead_.has_value() || scheduler_->has_work(); }
   // Advances every running request by one step and returns the step's tokens. Where the backend
   // runs asynchronously (a GPU) and async_scheduling is on (NODELLM_LAUNCH_AHEAD=0 or =1 overrides
-  // both, for comparisons and the CPU tests), a step of
-  // decodes is launched before the previous step's tokens are returned, so the device works while
-  // the caller handles them: step() then collects that step and launches the next. Requests added
-  // between two calls join from the step after the one already launched.
+  // both, for comparisons and the CPU tests), a step of decodes is launched before the previous
+  // step's tokens are returned, so the device works while the caller handles them: step() then
+  // collects that step and launches the next. Requests added between two calls join from the step
+  // after the one already launched.
   StepOutput step();
   EngineStats stats() const;
   const EngineConfig& config() const { return config_; }
@@ -101,7 +101,7 @@ class LLMEngine {
   FinishReason finish_reason(const Sequence& seq) const;
   // Applies a step's results to its sequences (tokens, finishes) and fills out's rows.
   void complete(const SchedulerOutput& scheduled, StepOutput& out);
-  // Schedules the next step and launches it when the runner can; otherwise keeps it for step().
+  // Schedules the next step and launches it, when it can only be decodes.
   void launch_ahead();
   bool holds(const SchedulerOutput& step, int64_t id) const;
   int64_t kv_bytes_per_block() const;
@@ -125,8 +125,7 @@ class LLMEngine {
     std::chrono::steady_clock::time_point launched;
   };
   std::optional<Ahead> ahead_;                 // launched, not collected
-  std::optional<SchedulerOutput> pending_;     // scheduled ahead, but to run in the next step()
-  std::unordered_set<int64_t> aborted_ahead_;  // aborted while ahead_ or pending_ held them
+  std::unordered_set<int64_t> aborted_ahead_;  // aborted while ahead_ held them
 };
 
 }  // namespace nodellm

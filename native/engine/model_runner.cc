@@ -183,16 +183,21 @@ void ModelRunner::launch(const SchedulerOutput& step, const BlockManager& blocks
   NODELLM_CHECK(can_launch(step), "this step cannot be launched ahead");
   waited_ = false;
   const int bucket = graph_bucket(step);
-  if (bucket > 0) {
-    launch_decode(step, blocks, sampled, bucket);
-  } else {
-    upload_inputs(step, blocks, 0);
-    launched_at_ = std::chrono::steady_clock::now();
-    model_.forward(inputs_, activations_, caches_);
-    const std::vector<int32_t> rows = sampling_rows(step, sampled);
-    logits_for_rows(upload_front(backend_, staging_->sample_rows, rows, DType::I32), step.num_tokens);
-  }
-  sampling_.launch(staging_->logits.first_rows(static_cast<int64_t>(step.scheduled.size())));
+  if (bucket > 0) launch_decode(step, blocks, sampled, bucket);
+  else forward_eager(step, blocks, sampled, nullptr);
+  sampling_.launch(staging_->logits.first_rows(static_cast<int64_t>(sampled.seqs.size())));
+}
+
+bool ModelRunner::forward_eager(const SchedulerOutput& step, const BlockManager& blocks, SampledRows& sampled,
+                                PromptLogprobRows* prompt_logprobs) {
+  upload_inputs(step, blocks, 0);
+  launched_at_ = std::chrono::steady_clock::now();
+  model_.forward(inputs_, activations_, caches_);
+  if (prompt_logprobs) score_prompts(step, *prompt_logprobs);  // before the logits workspace is reused
+  const std::vector<int32_t> rows = sampling_rows(step, sampled);
+  if (rows.empty()) return false;
+  logits_for_rows(upload_front(backend_, staging_->sample_rows, rows, DType::I32), step.num_tokens);
+  return true;
 }
 
 void ModelRunner::collect(SampledRows& sampled) {
@@ -210,14 +215,7 @@ void ModelRunner::run(const SchedulerOutput& step, const BlockManager& blocks,
     draw(static_cast<int>(step.scheduled.size()), sampled);
     return;
   }
-  upload_inputs(step, blocks, 0);
-  launched_at_ = std::chrono::steady_clock::now();
-  model_.forward(inputs_, activations_, caches_);
-  score_prompts(step, prompt_logprobs);
-  const std::vector<int32_t> rows = sampling_rows(step, sampled);
-  if (rows.empty()) return;
-  logits_for_rows(upload_front(backend_, staging_->sample_rows, rows, DType::I32), step.num_tokens);
-  draw(static_cast<int>(rows.size()), sampled);
+  if (forward_eager(step, blocks, sampled, &prompt_logprobs)) draw(static_cast<int>(sampled.seqs.size()), sampled);
 }
 
 std::vector<int32_t> ModelRunner::sampling_rows(const SchedulerOutput& step, SampledRows& out) {

@@ -89,6 +89,10 @@ class ModelRunner {
   // The decode work of a step whose rows all sample (as a graph where one applies), up to the
   // sampler's launch.
   void launch_decode(const SchedulerOutput& step, const BlockManager& blocks, SampledRows& sampled, int bucket);
+  // A step's forward pass without a graph, its prompt logprobs (when given somewhere to put them)
+  // and the logits of the rows that sample; false when none does.
+  bool forward_eager(const SchedulerOutput& step, const BlockManager& blocks, SampledRows& sampled,
+                     PromptLogprobRows* prompt_logprobs);
   void score_prompts(const SchedulerOutput& step, PromptLogprobRows& out);
 
   Backend& backend_;

@@ -153,9 +153,8 @@ void SamplingInputs::launch(const Tensor& logits) {
   result.tokens.resize(n);
   backend_.download_async(result.tokens.data(), out.tokens);
   result.logprobs.assign(n, std::numeric_limits<float>::quiet_NaN());
-  pending_logprobs_.assign(n, false);
-  for (int r = 0; r < n; ++r) pending_logprobs_[r] = num_logprobs_[r] >= 0;
-  const bool any_logprobs = std::find(pending_logprobs_.begin(), pending_logprobs_.end(), true) != pending_logprobs_.end();
+  pending_num_logprobs_ = num_logprobs_;  // the rows may be cleared before collect()
+  const bool any_logprobs = std::any_of(num_logprobs_.begin(), num_logprobs_.end(), [](int v) { return v >= 0; });
   if (any_logprobs) {
     backend_.download_async(result.logprobs.data(), out.logprobs);
     result.top_k = k;
@@ -174,8 +173,8 @@ SamplingResult SamplingInputs::collect() {
   backend_.synchronize();
   SamplingResult result = std::move(pending_);
   pending_ = SamplingResult{};
-  for (size_t r = 0; r < pending_logprobs_.size(); ++r)
-    if (!pending_logprobs_[r]) result.logprobs[r] = std::numeric_limits<float>::quiet_NaN();
+  for (size_t r = 0; r < pending_num_logprobs_.size(); ++r)
+    if (pending_num_logprobs_[r] < 0) result.logprobs[r] = std::numeric_limits<float>::quiet_NaN();
   return result;
 }
 

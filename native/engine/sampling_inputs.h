@@ -69,7 +69,7 @@ class SamplingInputs {
   int max_logprobs_seen_ = 0;
   bool launched_ = false;                 // launch() ran and collect() has not
   SamplingResult pending_;                // launch()'s results, filled by the backend's synchronize()
-  std::vector<bool> pending_logprobs_;   // per pending row: whether it asked for logprobs
+  std::vector<int32_t> pending_num_logprobs_;  // per pending row: the logprobs it asked for (-1: none)
   // Backend tensors.
   Tensor t_temperature_, t_top_k_, t_top_p_, t_min_p_, t_repetition_, t_frequency_, t_presence_,
       t_seed_, t_output_pos_, t_num_logprobs_, t_history_start_, t_prompt_len_, t_history_,
