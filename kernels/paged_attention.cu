@@ -59,6 +59,58 @@ __device__ __forceinline__ int partition_size(int position, const Partials& p) {
   return max((position + p.partitions) / p.partitions, p.min_keys);  // ceil((position + 1) / partitions)
 }
 
+// The keys of its sequence's context that a block of the decode kernels covers: its query row
+// attends over keys [begin, end) in its partition.
+struct BlockKeys {
+  int begin, end;
+  const int32_t* blocks;  // the sequence's block table
+};
+
+// False when the block has nothing to do: its row belongs to a prefill that the tensor-core
+// kernel serves (single_row_only), or a short context uses fewer partitions.
+__device__ __forceinline__ bool keys_of_block(const int32_t* query_start, const int32_t* seq_lens,
+                                              const int32_t* block_tables, int64_t table_stride, int num_seqs,
+                                              int row, int partition, bool single_row_only, const Partials& partials,
+                                              BlockKeys& keys) {
+  const int seq = sequence_of_row(query_start, num_seqs, row);
+  const int query_len = query_start[seq + 1] - query_start[seq];
+  if (single_row_only && query_len > 1) return false;
+  const int position = seq_lens[seq] - query_len + (row - query_start[seq]);
+  const int per_partition = partition_size(position, partials);
+  keys.begin = partition * per_partition;
+  if (keys.begin > position) return false;
+  keys.end = min(position + 1, keys.begin + per_partition);
+  keys.blocks = block_tables + seq * table_stride;
+  return true;
+}
+
+// A block's view of its sequence's block table: the partition's entries staged in shared memory
+// once (when they fit), so a key's cache address inside the loop needs no global load that the
+// K and V loads then wait on.
+constexpr int kTableCap = 256;
+struct BlockTable {
+  const int32_t* global;  // the sequence's table
+  const int32_t* staged;  // its entries from first_block on, in shared memory; nullptr: not staged
+  int first_block;
+  __device__ __forceinline__ int32_t operator[](int block) const {
+    return staged ? staged[block - first_block] : global[block];
+  }
+};
+
+// Every thread of the block calls it (it synchronises the block when it stages).
+__device__ __forceinline__ BlockTable stage_block_table(int32_t* s_table, const BlockKeys& keys, int block_size,
+                                                        bool stage) {
+  BlockTable table{keys.blocks, nullptr, keys.begin / block_size};
+  const int last_block = (keys.end - 1) / block_size;
+  if (stage && last_block - table.first_block < kTableCap) {
+    for (int i = threadIdx.x; table.first_block + i <= last_block; i += blockDim.x)
+      s_table[i] = keys.blocks[table.first_block + i];
+    __syncthreads();
+    table.staged = s_table;
+  }
+  return table;
+}
+
 // The end of a block of either decode kernel: the warps' partial softmaxes of each head (running
 // max, sum and weighted values, in shared memory) are merged; the block writes the output rows, or
 // its partition's partial result when the context is split.
@@ -106,15 +158,12 @@ __global__ void paged_attention_kernel(T* out, int64_t out_stride, const T* q, i
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const bool active = lane * kPerLane < HeadDim;
 
-  const int seq = sequence_of_row(query_start, num_seqs, row);
-  const int query_len = query_start[seq + 1] - query_start[seq];
-  if (single_row_only && query_len > 1) return;  // a prefill: the tensor-core kernel's
-  const int position = seq_lens[seq] - query_len + (row - query_start[seq]);
-  const int32_t* blocks = block_tables + seq * table_stride;
-  const int keys = partition_size(position, partials);
-  const int key_begin = partition * keys;
-  if (key_begin > position) return;  // a short context uses fewer partitions
-  const int key_end = min(position + 1, key_begin + keys);
+  BlockKeys keys;
+  if (!keys_of_block(query_start, seq_lens, block_tables, table_stride, num_seqs, row, partition, single_row_only,
+                     partials, keys))
+    return;
+  const int key_begin = keys.begin, key_end = keys.end;
+  const int32_t* blocks = keys.blocks;
 
   float qv[kMaxGroup][kPerLane];
   for (int g = 0; g < kMaxGroup; ++g)
@@ -193,27 +242,13 @@ paged_decode_kernel(T* out, int64_t out_stride, const T* q, int64_t q_stride, co
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int key_lane = lane % kLanesPerKey, key_slot = lane / kLanesPerKey;
 
-  const int seq = sequence_of_row(query_start, num_seqs, row);
-  const int query_len = query_start[seq + 1] - query_start[seq];
-  if (single_row_only && query_len > 1) return;
-  const int position = seq_lens[seq] - query_len + (row - query_start[seq]);
-  const int32_t* blocks = block_tables + seq * table_stride;
-  const int keys = partition_size(position, partials);
-  const int key_begin = partition * keys;
-  if (key_begin > position) return;
-  const int key_end = min(position + 1, key_begin + keys);
-
-  // The partition's block-table entries, staged in shared memory once (when they fit), so a key's
-  // cache address inside the loop needs no global load that the K and V loads then wait on.
-  constexpr int kTableCap = 256;
+  BlockKeys keys;
+  if (!keys_of_block(query_start, seq_lens, block_tables, table_stride, num_seqs, row, partition, single_row_only,
+                     partials, keys))
+    return;
+  const int key_begin = keys.begin, key_end = keys.end;
   __shared__ int32_t s_table[kTableCap];
-  const int first_block = key_begin / block_size;
-  const bool staged = stage_table && (key_end - 1) / block_size - first_block < kTableCap;
-  if (staged) {
-    for (int i = threadIdx.x; first_block + i <= (key_end - 1) / block_size; i += blockDim.x)
-      s_table[i] = blocks[first_block + i];
-    __syncthreads();
-  }
+  const BlockTable table = stage_block_table(s_table, keys, block_size, stage_table);
 
   // This lane's 8 dimensions of each query head, pre-scaled.
   float qv[Group][8];
@@ -245,8 +280,7 @@ paged_decode_kernel(T* out, int64_t out_stride, const T* q, int64_t q_stride, co
       const int j = base + u * kKeysPerLoad + key_slot;
       kr[u] = vr[u] = make_uint4(0, 0, 0, 0);
       if (j < key_end) {
-        const int32_t block = staged ? s_table[j / block_size - first_block] : blocks[j / block_size];
-        const int64_t slot = static_cast<int64_t>(block) * block_size + j % block_size;
+        const int64_t slot = static_cast<int64_t>(table[j / block_size]) * block_size + j % block_size;
         const int64_t at = slot * cache_stride + kv_head * HeadDim + key_lane * 8;
         kr[u] = *reinterpret_cast<const uint4*>(k_cache + at);
         vr[u] = *reinterpret_cast<const uint4*>(v_cache + at);
@@ -375,29 +409,16 @@ paged_decode_mma_kernel(T* out, int64_t out_stride, const T* q, int64_t q_stride
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
 
-  const int seq = sequence_of_row(query_start, num_seqs, row);
-  const int query_len = query_start[seq + 1] - query_start[seq];
-  if (single_row_only && query_len > 1) return;
-  const int position = seq_lens[seq] - query_len + (row - query_start[seq]);
-  const int32_t* blocks = block_tables + seq * table_stride;
-  const int keys = partition_size(position, partials);
-  const int key_begin = partition * keys;
-  if (key_begin > position) return;
-  const int key_end = min(position + 1, key_begin + keys);
-
-  constexpr int kTableCap = 256;
+  BlockKeys keys;
+  if (!keys_of_block(query_start, seq_lens, block_tables, table_stride, num_seqs, row, partition, single_row_only,
+                     partials, keys))
+    return;
+  const int key_begin = keys.begin, key_end = keys.end;
   __shared__ int32_t s_table[kTableCap];
-  const int first_block = key_begin / block_size;
-  const bool staged = (key_end - 1) / block_size - first_block < kTableCap;
-  if (staged) {
-    for (int i = threadIdx.x; first_block + i <= (key_end - 1) / block_size; i += blockDim.x)
-      s_table[i] = blocks[first_block + i];
-    __syncthreads();
-  }
+  const BlockTable table = stage_block_table(s_table, keys, block_size, true);
   // Where key j's row of this KV head starts in either cache.
   auto row_of = [&](int j) -> int64_t {
-    const int32_t block = staged ? s_table[j / block_size - first_block] : blocks[j / block_size];
-    return (static_cast<int64_t>(block) * block_size + j % block_size) * cache_stride + kv_head * HeadDim;
+    return (static_cast<int64_t>(table[j / block_size]) * block_size + j % block_size) * cache_stride + kv_head * HeadDim;
   };
 
   // B of S^T: head g's query in K's layout (zeros for the pass's missing heads).
