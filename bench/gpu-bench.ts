@@ -7,6 +7,7 @@
 // load the engine. The KV cache is sized by gpu_memory_utilization (0.9) after the profiling step.
 //   --only-prefill: load, warm up and run the prefill case only (to compare attention kernels)
 //   --only-batch1: the same for the batch-1 decode case (to compare GEMV and attention settings)
+//   --only-throughput: the same for vLLM's throughput test at temperature 1 (to compare GEMM settings)
 //   --batch-invariant: every engine with batchInvariant (what that mode costs, and its seeded check)
 //   --profile, --profile-batch N: short runs for ncu (below)
 import { writeFileSync } from 'node:fs';
@@ -127,6 +128,16 @@ if (args.includes('--only-batch1')) {
   engine.close();
   // The caller labels the line with the settings it ran under (scripts/gpu-visit.sh does).
   console.log(`batch-1 decode        ${rate.toFixed(1)} tok/s${batchInvariant ? ' (batch-invariant)' : ''} (GPU waits for the host ${(100 * batch1IdleShare).toFixed(1)}% of it, ${(100 * batch1PrepareShare).toFixed(1)}% inside the engine)`);
+  process.exit(0);
+}
+// throughputTest (below) is a function declaration, defined before this runs.
+if (args.includes('--only-throughput')) {
+  const t = await throughputTest(1);
+  engine.close();
+  // The caller labels the line with the settings it ran under (scripts/gpu-visit.sh does).
+  console.log(`1000 x (256 in, 256 out), temperature 1: ${t.output_tokens_per_s.toFixed(0)} output tok/s ` +
+    `(prompt steps ${t.seconds_in_steps_with_prompt_tokens.toFixed(2)} s, ${t.decode_only_steps} decode-only steps ` +
+    `${t.decode_only_mean_step_ms.toFixed(2)} ms each)`);
   process.exit(0);
 }
 const batch1 = await batch1Decode();

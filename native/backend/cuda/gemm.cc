@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 
 #include "backend/cuda/cuda_check.h"
 
@@ -59,7 +60,12 @@ Gemm::Plan& Gemm::plan(const Tensor& out, const Tensor& x, const Tensor& w) {
     std::get<0>(shape) = 0;
     p.algo = invariant_algo(shape, p, out, x, w);
   } else {
-    p.algo = heuristic_algo(p, m, n, k, false);
+    // NODELLM_GEMM_NO_SPLIT_K=1: cuBLASLt's first algorithm without split-K, for comparisons.
+    static const bool no_split_k = [] {
+      const char* v = std::getenv("NODELLM_GEMM_NO_SPLIT_K");
+      return v && std::strcmp(v, "1") == 0;
+    }();
+    p.algo = heuristic_algo(p, m, n, k, no_split_k);
   }
   return plans_.emplace(key, p).first->second;
 }
