@@ -10,7 +10,8 @@
 //   - persistent: one cooperative kernel, a block of 16 or 32 warps per multiprocessor, each warp
 //     taking whole weight rows (row w, w + warps, ...) read as one stream of batches, so the next
 //     row's first loads are in flight while the current row is summed; a grid-wide barrier between
-//     projections;
+//     projections; with or without the next projection's first batch requested before each
+//     barrier;
 //   - barriers only: the same kernel with no rows, i.e. what 15 grid-wide barriers cost.
 // This version has not run yet (the fifth session's device time ran out). The first version read
 // each row on its own (a pause between rows) and, before each barrier, copied the start of the
@@ -98,25 +99,39 @@ __device__ __forceinline__ void load(uint4 (&v)[kLoads], const Cursor& c, int la
   }
 }
 
-template <int kWarps>
+// The batches of phase p this warp reads (0 when it has no rows there).
+__device__ __forceinline__ int stream_length(const Phase& p, int global_warp, int warps, int batches_per_row) {
+  const int features = global_warp < p.rows ? (p.rows - global_warp + warps - 1) / warps : 0;
+  return features * (p.up_offset ? 2 : 1) * batches_per_row;
+}
+
+__device__ __forceinline__ int batches_per_row(const Phase& p) { return (p.k / 8 + 32 * kLoads - 1) / (32 * kLoads); }
+
+// kAhead: before waiting at a barrier, a warp requests the first batch of the next projection's
+// weights (which depend on nothing), so the memory streams while the grid waits.
+template <int kWarps, bool kAhead>
 __global__ void __launch_bounds__(kWarps * 32, 1) persistent_kernel(const Phase* phases, int count) {
   cg::grid_group grid = cg::this_grid();
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int global_warp = blockIdx.x * kWarps + warp, warps = gridDim.x * kWarps;
+  uint4 cur[kLoads], nxt[kLoads];
+  Cursor c{};
+  bool loaded = false;  // cur and c hold this phase's first batch already
   for (int p = 0; p < count; ++p) {
     const Phase ph = phases[p];
-    const int chunks = ph.k / 8, batches_per_row = (chunks + 32 * kLoads - 1) / (32 * kLoads);
-    const int features = global_warp < ph.rows ? (ph.rows - global_warp + warps - 1) / warps : 0;
-    const int total = features * (ph.up_offset ? 2 : 1) * batches_per_row;
+    const int chunks = ph.k / 8, per_row = batches_per_row(ph);
+    const int total = stream_length(ph, global_warp, warps, per_row);
     const uint4* x = reinterpret_cast<const uint4*>(ph.x);
-    uint4 cur[kLoads], nxt[kLoads];
-    Cursor c = total > 0 ? cursor(ph, global_warp, warps, 0, batches_per_row) : Cursor{};
-    if (total > 0) load(cur, c, lane, chunks);
+    if (total > 0 && !loaded) {
+      c = cursor(ph, global_warp, warps, 0, per_row);
+      load(cur, c, lane, chunks);
+    }
+    loaded = false;
     float acc = 0.0f, gate = 0.0f;
     for (int i = 0; i < total; ++i) {
       Cursor n{};
       if (i + 1 < total) {
-        n = cursor(ph, global_warp, warps, i + 1, batches_per_row);
+        n = cursor(ph, global_warp, warps, i + 1, per_row);
         load(nxt, n, lane, chunks);
       }
 #pragma unroll
@@ -139,7 +154,18 @@ __global__ void __launch_bounds__(kWarps * 32, 1) persistent_kernel(const Phase*
       for (int u = 0; u < kLoads; ++u) cur[u] = nxt[u];
       c = n;
     }
-    if (p + 1 < count) grid.sync();
+    if (p + 1 < count) {
+      if constexpr (kAhead) {
+        const Phase next = phases[p + 1];
+        const int next_per_row = batches_per_row(next);
+        if (stream_length(next, global_warp, warps, next_per_row) > 0) {
+          c = cursor(next, global_warp, warps, 0, next_per_row);
+          load(cur, c, lane, next.k / 8);
+          loaded = true;
+        }
+      }
+      grid.sync();
+    }
   }
 }
 
@@ -196,8 +222,8 @@ int main() {
 
   const size_t smem = 0;
   int per_sm16 = 0, per_sm32 = 0;
-  CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm16, persistent_kernel<16>, 16 * 32, smem));
-  CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm32, persistent_kernel<32>, 32 * 32, smem));
+  CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm16, persistent_kernel<16, true>, 16 * 32, smem));
+  CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm32, persistent_kernel<32, true>, 32 * 32, smem));
   std::printf("%d SMs, persistent blocks an SM: %d of 16 warps, %d of 32 warps\n", sms, per_sm16, per_sm32);
 
   auto chain = [&] {
@@ -215,11 +241,25 @@ int main() {
       nodellm::kernels::gemv(tout, tact, wd, stream);
     }
   };
-  auto persistent = [&](const Phase* d, int warps) {
+  // A variant: warps an SM (16 or 32), and whether the next projection's first batch is requested
+  // before each barrier.
+  struct Variant {
+    const char* name;
+    int warps;
+    bool ahead;
+  };
+  const Variant variants[] = {{"persistent, 16 warps an SM", 16, false},
+                              {"persistent, 16 warps, next batch before barrier", 16, true},
+                              {"persistent, 32 warps an SM", 32, false},
+                              {"persistent, 32 warps, next batch before barrier", 32, true}};
+  auto persistent = [&](const Phase* d, const Variant& v) {
     int count = static_cast<int>(phases.size());
     void* args[] = {&d, &count};
-    void* kernel = warps == 32 ? reinterpret_cast<void*>(persistent_kernel<32>) : reinterpret_cast<void*>(persistent_kernel<16>);
-    CHECK(cudaLaunchCooperativeKernel(kernel, dim3(sms), dim3(warps * 32), args, smem, stream));
+    void* kernel = v.warps == 32 ? (v.ahead ? reinterpret_cast<void*>(persistent_kernel<32, true>)
+                                            : reinterpret_cast<void*>(persistent_kernel<32, false>))
+                                 : (v.ahead ? reinterpret_cast<void*>(persistent_kernel<16, true>)
+                                            : reinterpret_cast<void*>(persistent_kernel<16, false>));
+    CHECK(cudaLaunchCooperativeKernel(kernel, dim3(sms), dim3(v.warps * 32), args, smem, stream));
   };
   auto output = [&] {
     std::vector<bf16> h(kHidden);
@@ -251,33 +291,29 @@ int main() {
   CHECK(cudaStreamSynchronize(stream));
   const std::vector<float> reference = output();
   float worst = 0, largest = 0;
-  for (int warps : {16, 32}) {
-    {
-      CHECK(cudaMemset(x + kLayers * kHidden, 0, kHidden * sizeof(bf16)));
-      persistent(d_phases, warps);
-      CHECK(cudaStreamSynchronize(stream));
-      const std::vector<float> mine = output();
-      for (int i = 0; i < kHidden; ++i) {
-        worst = std::max(worst, std::fabs(mine[i] - reference[i]));
-        largest = std::max(largest, std::fabs(reference[i]));
-      }
+  for (const Variant& v : variants) {
+    CHECK(cudaMemset(x + kLayers * kHidden, 0, kHidden * sizeof(bf16)));
+    persistent(d_phases, v);
+    CHECK(cudaStreamSynchronize(stream));
+    const std::vector<float> mine = output();
+    for (int i = 0; i < kHidden; ++i) {
+      worst = std::max(worst, std::fabs(mine[i] - reference[i]));
+      largest = std::max(largest, std::fabs(reference[i]));
     }
   }
   std::printf("persistent against chain, layer %d's output: max |diff| / max |chain| = %.2e\n", kLayers,
               worst / largest);
-  const char* names[] = {"chain of one-row kernels (gemv, gemv_silu_mul)", "persistent, 16 warps an SM",
-                         "persistent, 32 warps an SM"};
-  float rounds[2][3];
+  float rounds[2][5];
   for (int r = 0; r < 2; ++r) {
     rounds[r][0] = time_us(chain);
-    rounds[r][1] = time_us([&] { persistent(d_phases, 16); });
-    rounds[r][2] = time_us([&] { persistent(d_phases, 32); });
+    for (int v = 0; v < 4; ++v) rounds[r][v + 1] = time_us([&] { persistent(d_phases, variants[v]); });
   }
-  const float barriers = time_us([&] { persistent(d_empty, 32); });
-  std::printf("%-48s %10s %10s\n", "per layer (436 MB of weights)", "round 1", "round 2");
-  for (int v = 0; v < 3; ++v)
-    std::printf("%-48s %7.1f us %7.1f us  (%.0f / %.0f GB/s)\n", names[v], rounds[0][v], rounds[1][v],
-                layer_mb / rounds[0][v] * 1e3, layer_mb / rounds[1][v] * 1e3);
-  std::printf("%-48s %7.1f us a layer (15 barriers over %d layers)\n", "barriers only (32 warps)", barriers, kLayers);
+  const float barriers = time_us([&] { persistent(d_empty, variants[2]); });
+  std::printf("%-50s %10s %10s\n", "per layer (436 MB of weights)", "round 1", "round 2");
+  for (int v = 0; v < 5; ++v)
+    std::printf("%-50s %7.1f us %7.1f us  (%.0f / %.0f GB/s)\n",
+                v == 0 ? "chain of one-row kernels (gemv, gemv_silu_mul)" : variants[v - 1].name, rounds[0][v],
+                rounds[1][v], layer_mb / rounds[0][v] * 1e3, layer_mb / rounds[1][v] * 1e3);
+  std::printf("%-50s %7.1f us a layer (15 barriers over %d layers)\n", "barriers only (32 warps)", barriers, kLayers);
   return 0;
 }
