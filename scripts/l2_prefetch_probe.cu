@@ -1,6 +1,6 @@
 // Can the weights of a decode step's next projection be fetched into L2 while latency-bound
 // kernels (attention, RMSNorm) leave the memory idle? A probe, run on the GPU machine:
-//   nvcc -O3 -arch=sm_90a -o /tmp/l2probe scripts/l2_prefetch_probe.cu && /tmp/l2probe
+//   nvcc -O3 -arch=sm_90a -I . -o /tmp/l2probe scripts/l2_prefetch_probe.cu && /tmp/l2probe
 // For each way of prefetching and each idle gap, after evicting L2 (a 512 MB memset): the
 // prefetch kernel, a one-thread kernel that spins for the gap, then a streaming read of the
 // weights like the one-row GEMV's (16-byte evict-first loads). Prints the read's time, the whole
@@ -12,14 +12,7 @@
 #include <cstdlib>
 #include <vector>
 
-#define CHECK(x)                                                                   \
-  do {                                                                             \
-    cudaError_t e = (x);                                                           \
-    if (e != cudaSuccess) {                                                        \
-      std::printf("%s failed: %s (line %d)\n", #x, cudaGetErrorString(e), __LINE__); \
-      std::exit(1);                                                                \
-    }                                                                              \
-  } while (0)
+#include "scripts/probe_check.cuh"
 
 __global__ void stream_read(const uint4* w, size_t n16, unsigned* sink) {
   unsigned acc = 0;

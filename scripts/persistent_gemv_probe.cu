@@ -30,20 +30,12 @@
 
 #include "kernels/common.cuh"
 #include "kernels/launch.h"
+#include "scripts/probe_check.cuh"
 
 namespace cg = cooperative_groups;
 using bf16 = __nv_bfloat16;
 using nodellm::DType;
 using nodellm::Tensor;
-
-#define CHECK(x)                                                                     \
-  do {                                                                               \
-    cudaError_t e = (x);                                                             \
-    if (e != cudaSuccess) {                                                          \
-      std::printf("%s failed: %s (line %d)\n", #x, cudaGetErrorString(e), __LINE__); \
-      std::exit(1);                                                                  \
-    }                                                                                \
-  } while (0)
 
 constexpr int kHidden = 4096, kQkv = 6144, kInter = 14336, kLayers = 4;
 
