@@ -14,6 +14,7 @@
 #      (bench/targets.ts), and the cold start from process start to
 #      first token on an 8B-shaped checkpoint read from disk;
 #   4. whole-model parity with transformers in bf16.
+# PROBES=1 also builds and runs scripts/persistent_gemv_probe.cu and scripts/l2_prefetch_probe.cu.
 # Settings: SKIP_TRAIN=1, SKIP_COLD=1, SKIP_PARITY=1, SKIP_BENCH=1 (the full benchmark) and
 # SKIP_CHECKS=1 (backend_check, invariance_check, test/gpu: for timing-only visits) leave steps
 # out; COMPARE=1 adds comparisons with settings already measured (one-row GEMVs in batches of 2
@@ -131,6 +132,21 @@ if [ -n "${NCU_BATCH:-}" ]; then  # the same for the throughput test's steps: pr
     node .device/js/bench/gpu-bench.js --profile-batch "$NCU_BATCH" > /tmp/results/ncu-batch.csv 2> /tmp/results/ncu-batch.log
   stamp "ncu --profile-batch $NCU_BATCH exit $?"
   python3 scripts/ncu_summary.py /tmp/results/ncu-batch.csv --steps | tee /tmp/results/ncu-batch.txt | tee -a /tmp/results/summary.txt
+fi
+if [ "${PROBES:-0}" = 1 ]; then  # the batch-1 probes: a persistent layer kernel against the chain, L2 prefetch
+  mkdir -p /tmp/probe
+  for f in scripts/persistent_gemv_probe.cu kernels/gemv.cu kernels/gemv_epilogues.cu kernels/elementwise.cu; do
+    nvcc -std=c++17 -O3 -arch=sm_90a -I native -I . -c "$f" -o "/tmp/probe/$(basename "$f").o" &
+  done
+  g++ -std=c++20 -O2 -I native -I . -I /usr/local/cuda/include -c native/backend/dtype.cc -o /tmp/probe/dtype.o
+  wait
+  nvcc -arch=sm_90a -o /tmp/probe/persistent /tmp/probe/*.o && timeout 120 /tmp/probe/persistent \
+    > /tmp/results/persistent-gemv-probe.txt 2>&1
+  stamp "persistent probe exit $?"
+  tee -a /tmp/results/summary.txt < /tmp/results/persistent-gemv-probe.txt
+  nvcc -O3 -arch=sm_90a -I . -o /tmp/probe/l2 scripts/l2_prefetch_probe.cu && timeout 120 /tmp/probe/l2 \
+    > /tmp/results/l2-prefetch-probe.txt 2>&1
+  stamp "L2 prefetch probe exit $?"
 fi
 timeout 90 python3 scripts/gpu_roofline.py > /tmp/results/gpu-roofline.json 2>&1
 stamp "roofline: $(tail -1 /tmp/results/gpu-roofline.json)"
