@@ -11,7 +11,7 @@
 //     taking whole weight rows (row w, w + warps, ...) read as one stream of batches, so the next
 //     row's first loads are in flight while the current row is summed; a grid-wide barrier between
 //     projections; with or without the next projection's first batch requested before each
-//     barrier;
+//     barrier, and (16 warps) with batches of 8 loads a lane instead of 4;
 //   - barriers only: the same kernel with no rows, i.e. what 15 grid-wide barriers cost.
 // This version has not run yet (the fifth session's device time ran out). The first version read
 // each row on its own (a pause between rows) and, before each barrier, copied the start of the
@@ -57,7 +57,6 @@ __device__ __forceinline__ float dot8(const uint4& w, const uint4& x) {
   return s;
 }
 
-constexpr int kLoads = 4;  // 16-byte loads a lane in one batch
 
 // Batch i of a warp's phase p: its rows, in order, form one stream of batches (for SiLU·mul a
 // feature's gate row then its up row), so the next row's first loads are in flight while the
@@ -70,6 +69,7 @@ struct Cursor {
   bool up;         // the up row of a SiLU·mul pair
 };
 
+template <int kLoads>
 __device__ __forceinline__ Cursor cursor(const Phase& p, int global_warp, int warps, int i, int batches_per_row) {
   const int rows_per_feature = p.up_offset ? 2 : 1;
   const int row_in_stream = i / batches_per_row, b = i % batches_per_row;
@@ -83,6 +83,7 @@ __device__ __forceinline__ Cursor cursor(const Phase& p, int global_warp, int wa
   return c;
 }
 
+template <int kLoads>
 __device__ __forceinline__ void load(uint4 (&v)[kLoads], const Cursor& c, int lane, int chunks) {
 #pragma unroll
   for (int u = 0; u < kLoads; ++u) {
@@ -97,11 +98,12 @@ __device__ __forceinline__ int stream_length(const Phase& p, int global_warp, in
   return features * (p.up_offset ? 2 : 1) * batches_per_row;
 }
 
+template <int kLoads>
 __device__ __forceinline__ int batches_per_row(const Phase& p) { return (p.k / 8 + 32 * kLoads - 1) / (32 * kLoads); }
 
-// kAhead: before waiting at a barrier, a warp requests the first batch of the next projection's
+// kLoads: 16-byte loads a lane in one batch (two batches in flight). kAhead: before waiting at a barrier, a warp requests the first batch of the next projection's
 // weights (which depend on nothing), so the memory streams while the grid waits.
-template <int kWarps, bool kAhead>
+template <int kWarps, bool kAhead, int kLoads>
 __global__ void __launch_bounds__(kWarps * 32, 1) persistent_kernel(const Phase* phases, int count) {
   cg::grid_group grid = cg::this_grid();
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -111,11 +113,11 @@ __global__ void __launch_bounds__(kWarps * 32, 1) persistent_kernel(const Phase*
   bool loaded = false;  // cur and c hold this phase's first batch already
   for (int p = 0; p < count; ++p) {
     const Phase ph = phases[p];
-    const int chunks = ph.k / 8, per_row = batches_per_row(ph);
+    const int chunks = ph.k / 8, per_row = batches_per_row<kLoads>(ph);
     const int total = stream_length(ph, global_warp, warps, per_row);
     const uint4* x = reinterpret_cast<const uint4*>(ph.x);
     if (total > 0 && !loaded) {
-      c = cursor(ph, global_warp, warps, 0, per_row);
+      c = cursor<kLoads>(ph, global_warp, warps, 0, per_row);
       load(cur, c, lane, chunks);
     }
     loaded = false;
@@ -123,7 +125,7 @@ __global__ void __launch_bounds__(kWarps * 32, 1) persistent_kernel(const Phase*
     for (int i = 0; i < total; ++i) {
       Cursor n{};
       if (i + 1 < total) {
-        n = cursor(ph, global_warp, warps, i + 1, per_row);
+        n = cursor<kLoads>(ph, global_warp, warps, i + 1, per_row);
         load(nxt, n, lane, chunks);
       }
 #pragma unroll
@@ -149,9 +151,9 @@ __global__ void __launch_bounds__(kWarps * 32, 1) persistent_kernel(const Phase*
     if (p + 1 < count) {
       if constexpr (kAhead) {
         const Phase next = phases[p + 1];
-        const int next_per_row = batches_per_row(next);
+        const int next_per_row = batches_per_row<kLoads>(next);
         if (stream_length(next, global_warp, warps, next_per_row) > 0) {
-          c = cursor(next, global_warp, warps, 0, next_per_row);
+          c = cursor<kLoads>(next, global_warp, warps, 0, next_per_row);
           load(cur, c, lane, next.k / 8);
           loaded = true;
         }
@@ -214,8 +216,8 @@ int main() {
 
   const size_t smem = 0;
   int per_sm16 = 0, per_sm32 = 0;
-  CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm16, persistent_kernel<16, true>, 16 * 32, smem));
-  CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm32, persistent_kernel<32, true>, 32 * 32, smem));
+  CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm16, persistent_kernel<16, true, 8>, 16 * 32, smem));
+  CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm32, persistent_kernel<32, true, 4>, 32 * 32, smem));
   std::printf("%d SMs, persistent blocks an SM: %d of 16 warps, %d of 32 warps\n", sms, per_sm16, per_sm32);
 
   auto chain = [&] {
@@ -233,25 +235,24 @@ int main() {
       nodellm::kernels::gemv(tout, tact, wd, stream);
     }
   };
-  // A variant: warps an SM (16 or 32), and whether the next projection's first batch is requested
-  // before each barrier.
+  // A variant: warps an SM, loads a lane in a batch, and whether the next projection's first batch
+  // is requested before each barrier.
   struct Variant {
     const char* name;
+    void* kernel;
     int warps;
-    bool ahead;
   };
-  const Variant variants[] = {{"persistent, 16 warps an SM", 16, false},
-                              {"persistent, 16 warps, next batch before barrier", 16, true},
-                              {"persistent, 32 warps an SM", 32, false},
-                              {"persistent, 32 warps, next batch before barrier", 32, true}};
+  const Variant variants[] = {
+      {"persistent, 16 warps an SM", reinterpret_cast<void*>(persistent_kernel<16, false, 4>), 16},
+      {"persistent, 16 warps, next batch before barrier", reinterpret_cast<void*>(persistent_kernel<16, true, 4>), 16},
+      {"persistent, 16 warps, batches of 8, next before", reinterpret_cast<void*>(persistent_kernel<16, true, 8>), 16},
+      {"persistent, 32 warps an SM", reinterpret_cast<void*>(persistent_kernel<32, false, 4>), 32},
+      {"persistent, 32 warps, next batch before barrier", reinterpret_cast<void*>(persistent_kernel<32, true, 4>), 32}};
+  constexpr int kVariants = sizeof(variants) / sizeof(variants[0]);
   auto persistent = [&](const Phase* d, const Variant& v) {
     int count = static_cast<int>(phases.size());
     void* args[] = {&d, &count};
-    void* kernel = v.warps == 32 ? (v.ahead ? reinterpret_cast<void*>(persistent_kernel<32, true>)
-                                            : reinterpret_cast<void*>(persistent_kernel<32, false>))
-                                 : (v.ahead ? reinterpret_cast<void*>(persistent_kernel<16, true>)
-                                            : reinterpret_cast<void*>(persistent_kernel<16, false>));
-    CHECK(cudaLaunchCooperativeKernel(kernel, dim3(sms), dim3(v.warps * 32), args, smem, stream));
+    CHECK(cudaLaunchCooperativeKernel(v.kernel, dim3(sms), dim3(v.warps * 32), args, smem, stream));
   };
   auto output = [&] {
     std::vector<bf16> h(kHidden);
@@ -295,14 +296,14 @@ int main() {
   }
   std::printf("persistent against chain, layer %d's output: max |diff| / max |chain| = %.2e\n", kLayers,
               worst / largest);
-  float rounds[2][5];
+  float rounds[2][kVariants + 1];
   for (int r = 0; r < 2; ++r) {
     rounds[r][0] = time_us(chain);
-    for (int v = 0; v < 4; ++v) rounds[r][v + 1] = time_us([&] { persistent(d_phases, variants[v]); });
+    for (int v = 0; v < kVariants; ++v) rounds[r][v + 1] = time_us([&] { persistent(d_phases, variants[v]); });
   }
-  const float barriers = time_us([&] { persistent(d_empty, variants[2]); });
+  const float barriers = time_us([&] { persistent(d_empty, variants[3]); });
   std::printf("%-50s %10s %10s\n", "per layer (436 MB of weights)", "round 1", "round 2");
-  for (int v = 0; v < 5; ++v)
+  for (int v = 0; v <= kVariants; ++v)
     std::printf("%-50s %7.1f us %7.1f us  (%.0f / %.0f GB/s)\n",
                 v == 0 ? "chain of one-row kernels (gemv, gemv_silu_mul)" : variants[v - 1].name, rounds[0][v],
                 rounds[1][v], layer_mb / rounds[0][v] * 1e3, layer_mb / rounds[1][v] * 1e3);
