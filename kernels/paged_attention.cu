@@ -610,14 +610,14 @@ int decode_max_partitions() {
 }
 
 // The fewest keys a partition of a split context takes (NODELLM_DECODE_MIN_KEYS, 16 to 4096, for
-// comparisons; the default is the kernel's), so one short context is not cut into slivers
-// whose merge costs more than the split gains; read once.
-int decode_min_keys(int two_passes) {
+// comparisons; the default, kernel_default, is the kernel's own), so one short context is not
+// cut into slivers whose merge costs more than the split gains; read once.
+int decode_min_keys(int kernel_default) {
   static const int forced = [] {
     const char* v = std::getenv("NODELLM_DECODE_MIN_KEYS");
     return v ? std::clamp(std::atoi(v), 16, 4096) : 0;
   }();
-  return forced ? forced : two_passes;
+  return forced ? forced : kernel_default;
 }
 
 // NODELLM_DECODE_TABLE=global: the bandwidth kernel reads block-table entries from global memory in
