@@ -94,6 +94,15 @@ int gemv_detail::one_row_loads() {
   return loads;
 }
 
+int gemv_detail::min_warps_per_row() {
+  static const int warps = [] {
+    const char* v = std::getenv("NODELLM_GEMV_WARPS_PER_ROW");
+    const int n = v ? std::atoi(v) : 1;
+    return n == 2 || n == 4 ? n : 1;
+  }();
+  return warps;
+}
+
 int gemv_max_rows() {
   // NODELLM_GEMV_MAX_ROWS (0 to 8) moves the switch to cuBLASLt, for comparisons; read once.
   static const int rows = [] {

@@ -53,10 +53,17 @@ __device__ __forceinline__ void load_batch(uint4 (&wv)[Loads], const uint4* row,
   }
 }
 
+// The fewest warps per output feature (1 by default; NODELLM_GEMV_WARPS_PER_ROW=2 or 4 for
+// comparisons: shorter warps, more blocks); read once.
+int min_warps_per_row();
+
 // Warps per output feature: up to 512 chunks (8 KB of 16-bit weights) per warp, two batches of
 // loads; long rows (a down projection's 14336) take 4, so no warp runs long enough to leave the
 // GPU waiting on a last wave of slow blocks.
-inline int warps_per_row(int chunks) { return chunks > 1024 ? 4 : chunks > 512 ? 2 : 1; }
+inline int warps_per_row(int chunks) {
+  const int warps = chunks > 1024 ? 4 : chunks > 512 ? 2 : 1;
+  return warps > min_warps_per_row() ? warps : min_warps_per_row();
+}
 
 // This lane's part of the dot products of Rows input rows with one weight row, over chunks
 // [begin, end) of 8 values, the lane taking begin + lane, + 32, ...; `current` holds the first
