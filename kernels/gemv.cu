@@ -1,8 +1,8 @@
 // Linear layers of a few rows (decode at small batch): out[m, n] = sum_k x[m, k] * W[n, k] for
 // up to 8 rows, on CUDA cores; the backend sends it one-row layers (gemv_max_rows()), where it
 // beats cuBLASLt on every Llama-3-8B shape (kernels/README.md). At one row a linear layer is a
-// read of its weights, and what counts is keeping the memory busy: one warp computes one output
-// feature (four warps share a long row), its lanes read the weight row in batches of 16-byte
+// read of its weights, and what counts is keeping the memory busy: two warps compute one output
+// feature (four share a long row), its lanes read the weight row in batches of 16-byte
 // streaming loads (4 a lane at one row, 8 at more; kernels/gemv.cuh), and the next batch is in
 // flight while the current one is multiplied.
 // Launches are chained (kernels/chain.cuh), and since no kernel writes weights, a warp issues its
@@ -97,8 +97,8 @@ int gemv_detail::one_row_loads() {
 int gemv_detail::min_warps_per_row() {
   static const int warps = [] {
     const char* v = std::getenv("NODELLM_GEMV_WARPS_PER_ROW");
-    const int n = v ? std::atoi(v) : 1;
-    return n == 2 || n == 4 ? n : 1;
+    const int n = v ? std::atoi(v) : 2;
+    return n == 1 || n == 4 ? n : 2;
   }();
   return warps;
 }
