@@ -1,5 +1,7 @@
 // Helpers for driving the real HTTP server in end-to-end tests: start it on an ephemeral port,
 // post JSON, read an SSE stream into its events, and read Prometheus samples from /metrics.
+import net from 'node:net';
+
 import type { LLM } from '../../lib/llm.js';
 import { type ServerOptions, createServer } from '../../lib/server/app.js';
 
@@ -16,6 +18,23 @@ export async function startServer(llm: LLM, options: ServerOptions = {}): Promis
   const app = createServer(llm, options);
   const origin = await app.listen({ host: '127.0.0.1', port: 0 });
   return { app, origin, baseURL: `${origin}/v1`, close: () => app.close() };
+}
+
+/**
+ * A port for a child process to listen on (it cannot take port 0 and report back): random below
+ * Linux's ephemeral range (32768 and up), where servers of parallel tests (port 0) and outgoing
+ * connections never land, and free when probed. A random port in 20000-40000 once collided.
+ */
+export async function portForChild(): Promise<number> {
+  for (;;) {
+    const port = 10_000 + Math.floor(Math.random() * 22_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = net.createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
 }
 
 /** The OpenAI error object every failing route must return. */

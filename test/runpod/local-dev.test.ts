@@ -15,7 +15,7 @@ import { createDevApi } from '../../lib/runpod/dev-api.js';
 import { createHandler } from '../../lib/runpod/handler.js';
 import { silentLogger } from '../../lib/runpod/logger.js';
 import { runCli } from '../helpers/child-worker.js';
-import { postJSON } from '../helpers/http-server.js';
+import { portForChild, postJSON } from '../helpers/http-server.js';
 import { useTempDirs } from '../helpers/temp-dirs.js';
 import { loadTestLLM, sleep } from '../helpers/test-llm.js';
 
@@ -67,7 +67,7 @@ describe('nodellm worker --test_input / test_input.json (child process)', () => 
 
 describe('nodellm worker --rp_serve_api (child process)', () => {
   it('serves /runsync and /health on --rp_api_host/--rp_api_port', async () => {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = await portForChild();
     const run = runCli(['worker', '--rp_serve_api', '--rp_api_host', '127.0.0.1', '--rp_api_port', String(port)]);
     try {
       await run.waitForLine(/Local endpoint API on/);
