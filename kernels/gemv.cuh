@@ -58,10 +58,10 @@ int min_warps_per_row();
 
 // Warps per output feature: at least 2, and up to 512 chunks (8 KB of 16-bit weights) per warp;
 // long rows (a down projection's 14336) take 4, so no warp runs long enough to leave the GPU
-// waiting on a last wave of slow blocks. A 4096-wide row over 2 warps rather than 1 (one batch of
-// loads a lane in flight while the other is multiplied, instead of three more batches after it)
-// shortens the small projections' ramp: batch-1 decode of the Llama-3-8B shape on an H200 went
-// from 243.1 / 242.8 to 246.3 / 246.0 tok/s, interleaved (4 warps: 240.4 / 239.4).
+// waiting on a last wave of slow blocks. A 4096-wide row over 2 warps rather than 1 (each lane
+// then reads 2 batches of loads instead of 4) shortens the small projections' ramp: batch-1 decode
+// of the Llama-3-8B shape on an H200, interleaved, 243.1 / 242.8 -> 246.3 / 246.0 tok/s in one run
+// and 240.4 / 239.9 -> 241.2 / 240.7 in another (4 warps: 240.4 / 239.4, slower).
 inline int warps_per_row(int chunks) {
   const int warps = chunks > 1024 ? 4 : chunks > 512 ? 2 : 1;
   return warps > min_warps_per_row() ? warps : min_warps_per_row();
