@@ -15,3 +15,18 @@ export class ValidationError extends Error {
 export class ModelLoadError extends Error {
   override readonly name = 'ModelLoadError';
 }
+
+/**
+ * The engine has more work waiting than it takes (the waiting-sequence bound): try again later.
+ * HTTP answers it with 503 and a Retry-After header; the worker fails the job with it.
+ */
+export class OverloadedError extends Error {
+  override readonly name = 'OverloadedError';
+  constructor(
+    message: string,
+    /** A hint for when to try again, in whole seconds (at least 1). */
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}

@@ -58,7 +58,7 @@ export function createServer(llm: LLM, options: ServerOptions = {}): FastifyInst
     if (!(error instanceof OpenAIError) && error.statusCode && error.statusCode < 500) {
       e = new OpenAIError(error.statusCode, error.message, 'invalid_request_error', null, error.code ?? null);
     }
-    reply.status(e.status).send(e.toJSON());
+    reply.status(e.status).headers(e.headers).send(e.toJSON());
   });
   app.setNotFoundHandler((request, reply) => {
     const e = new OpenAIError(404, `Route ${request.method} ${request.url} not found`, 'invalid_request_error', null, 'not_found');
