@@ -130,7 +130,8 @@ export interface NativeEngineStats {
 
 export interface NativeEngine {
   load(): Promise<void>;
-  addRequest(id: number, promptTokenIds: Int32Array, params: NativeSamplingParams): void;
+  /** `group`: the caller's request the sequence belongs to (running slots are shared fairly between groups); default: its own. */
+  addRequest(id: number, promptTokenIds: Int32Array, params: NativeSamplingParams, group?: number): void;
   /**
    * Ends a request and frees its KV blocks. A request that the step launched ahead (see step())
    * holds is removed once that step is done, so it may still appear in that step's result.

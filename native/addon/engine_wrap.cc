@@ -114,10 +114,14 @@ Napi::Value EngineWrap::Load(const Napi::CallbackInfo& info) {
 Napi::Value EngineWrap::AddRequest(const Napi::CallbackInfo& info) {
   try {
     LLMEngine& e = engine("addRequest");
-    if (info.Length() < 3 || !info[0].IsNumber() || !info[2].IsObject())
-      fail("expected (id: number, promptTokenIds: Int32Array, params: object)");
-    e.add_request(info[0].As<Napi::Number>().Int64Value(), int32_list_from_js(info[1], "promptTokenIds"),
-                  sampling_params_from_js(info[2].As<Napi::Object>()));
+    if (info.Length() < 3 || !info[0].IsNumber() || !info[2].IsObject() ||
+        (info.Length() > 3 && !info[3].IsNumber() && !info[3].IsUndefined()))
+      fail("expected (id: number, promptTokenIds: Int32Array, params: object, group?: number)");
+    const int64_t id = info[0].As<Napi::Number>().Int64Value();
+    // Without a group, a sequence is a group of its own.
+    const int64_t group = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int64Value() : id;
+    e.add_request(id, int32_list_from_js(info[1], "promptTokenIds"), sampling_params_from_js(info[2].As<Napi::Object>()),
+                  group);
   } catch (const Error& e) {
     throw_call_error(info.Env(), "addRequest", e);
   }

@@ -144,7 +144,7 @@ LLMEngine::~LLMEngine() {
   model_.reset();
 }
 
-void LLMEngine::add_request(int64_t id, std::vector<int32_t> prompt, const SamplingParams& params) {
+void LLMEngine::add_request(int64_t id, std::vector<int32_t> prompt, const SamplingParams& params, int64_t group) {
   if (scheduler_->contains(id)) fail("request id ", id, " is already in use");
   if (prompt.empty()) fail("the prompt is empty");
   for (int32_t t : prompt)
@@ -154,6 +154,7 @@ void LLMEngine::add_request(int64_t id, std::vector<int32_t> prompt, const Sampl
     fail("the prompt has ", prompt.size(), " tokens; max_model_len is ", config_.max_model_len);
   auto seq = std::make_unique<Sequence>();
   seq->id = id;
+  seq->group = group;
   seq->prompt_len = static_cast<int>(prompt.size());
   seq->tokens = std::move(prompt);
   seq->params = params;

@@ -79,7 +79,9 @@ class LLMEngine {
   explicit LLMEngine(const EngineConfig& config);
   ~LLMEngine();
 
-  void add_request(int64_t id, std::vector<int32_t> prompt, const SamplingParams& params);
+  // `group` is the caller's request the sequence belongs to (the scheduler shares running slots
+  // fairly between groups).
+  void add_request(int64_t id, std::vector<int32_t> prompt, const SamplingParams& params, int64_t group);
   // Ends a request. A request in the step already launched ahead (see step()) is removed once that
   // step is done, so it may still appear in that step's output.
   bool abort(int64_t id);

@@ -12,6 +12,7 @@ enum class FinishReason : uint8_t { None = 0, Stop = 1, Length = 2, Abort = 3 };
 
 struct Sequence {
   int64_t id = 0;
+  int64_t group = 0;  // the caller's request it belongs to; the scheduler shares slots fairly between groups
   std::vector<int32_t> tokens;
   int prompt_len = 0;
   int num_computed = 0;        // tokens whose K/V are in the cache
