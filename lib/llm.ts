@@ -89,6 +89,7 @@ export class LLM {
     if (!Array.isArray(messages) || messages.length === 0) {
       throw new ValidationError('messages', 'messages must be a non-empty array');
     }
+    this.engine.checkMessages(messages);
     return this.engine.chatTemplate.render(messages, {
       addGenerationPrompt: params.add_generation_prompt ?? !params.continue_final_message,
       continueFinalMessage: params.continue_final_message ?? false,

@@ -2,7 +2,7 @@
 // `bench latency`, `bench throughput`): declared once, so the commands cannot drift apart.
 import { type Command, InvalidArgumentError, Option } from 'commander';
 
-import { DEVICES, type EngineOptions, gpuMemoryShare, LOAD_FORMATS } from '../config/engine-options.js';
+import { DEVICES, type EngineOptions, gpuMemoryShare, LOAD_FORMATS, SERVER_MAX_WAITING_SEQS } from '../config/engine-options.js';
 import { integer } from './arguments.js';
 
 export function addEngineFlags(command: Command): Command {
@@ -20,7 +20,10 @@ export function addEngineFlags(command: Command): Command {
     .addOption(new Option('--load-format <format>', 'dummy: seeded random weights from config.json alone').choices(LOAD_FORMATS))
     .option('--enforce-eager', 'run every step eagerly, without CUDA graphs')
     .option('--batch-invariant', 'compute each request the same way whatever it is batched with (seeded sampling reproducible across batches; slower on CUDA)')
-    .option('--no-async-scheduling', 'on a GPU, run one step at a time instead of launching the next decode step before handing back the last one\'s tokens');
+    .option('--no-async-scheduling', 'on a GPU, run one step at a time instead of launching the next decode step before handing back the last one\'s tokens')
+    .option('--max-prompt-chars <n>', 'most characters of a prompt (or of the messages, summed), refused before tokenization (default 16 x max-model-len)', integer('--max-prompt-chars'))
+    .option('--max-seqs-per-request <n>', 'most sequences (prompts x n) one request may start (default 256)', integer('--max-seqs-per-request'))
+    .option('--max-waiting-seqs <n>', `most sequences waiting for a slot before new requests get 503 (serve's default ${SERVER_MAX_WAITING_SEQS}; none in bench)`, integer('--max-waiting-seqs'));
 }
 
 const gpuShare = (value: string) => {
@@ -45,6 +48,9 @@ export function engineOptionsFromFlags(opts: Record<string, unknown>): EngineOpt
     ...(opts.enforceEager ? { enforceEager: true } : {}),
     ...(opts.batchInvariant ? { batchInvariant: true } : {}),
     ...(opts.asyncScheduling === false ? { asyncScheduling: false } : {}),
+    ...(opts.maxPromptChars ? { maxPromptChars: opts.maxPromptChars as number } : {}),
+    ...(opts.maxSeqsPerRequest ? { maxSeqsPerRequest: opts.maxSeqsPerRequest as number } : {}),
+    ...(opts.maxWaitingSeqs ? { maxWaitingSeqs: opts.maxWaitingSeqs as number } : {}),
     device: opts.device as EngineOptions['device'],
   };
 }

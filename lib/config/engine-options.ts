@@ -55,6 +55,20 @@ export interface EngineOptions {
   numThreads?: number;
   /** Largest logprobs / prompt_logprobs a request may ask for. Default 20 (as vLLM). */
   maxLogprobs?: number;
+  /**
+   * Most characters of one prompt (or of a conversation's contents, summed), refused before they
+   * are tokenized. Default 16 x maxModelLen: a prompt that fits the context cannot average more
+   * per token, short of long runs of one character (lib/engine/input-limits.ts).
+   */
+  maxPromptChars?: number;
+  /** Most sequences (prompts x n) one request may start. Default 256 (or maxWaitingSeqs, if lower). */
+  maxSeqsPerRequest?: number;
+  /**
+   * Most sequences waiting for a running slot; past it, new requests are refused with an
+   * OverloadedError (HTTP 503 with Retry-After). Default: no bound in the library (your code
+   * decides what it submits); `nodellm serve` and the worker default to 4096.
+   */
+  maxWaitingSeqs?: number;
   /** A chat template (or a path to one) replacing the model's (CUSTOM_CHAT_TEMPLATE). */
   chatTemplate?: string;
   /** Testing: return each sampled row's raw logits from the native step. */
@@ -62,6 +76,9 @@ export interface EngineOptions {
 }
 
 const positiveInt = z.number().int().min(1, 'must be a positive integer');
+/** maxWaitingSeqs of `nodellm serve` and the worker, where a bound protects the other users. */
+export const SERVER_MAX_WAITING_SEQS = 4096;
+
 /** The values of `device` and `loadFormat`, for every place that reads them (flags, env, options). */
 export const DEVICES = ['auto', 'cpu', 'cuda'] as const;
 export const LOAD_FORMATS = ['auto', 'safetensors', 'dummy'] as const;
@@ -89,6 +106,9 @@ const schema = z
     numKvBlocks: positiveInt.optional(),
     numThreads: positiveInt.optional(),
     maxLogprobs: z.number().int().min(0).optional(),
+    maxPromptChars: positiveInt.optional(),
+    maxSeqsPerRequest: positiveInt.optional(),
+    maxWaitingSeqs: positiveInt.optional(),
     chatTemplate: z.string().optional(),
     returnLogits: z.boolean().optional(),
   })

@@ -5,6 +5,10 @@
 // as it returns the next step starts before this step's tokens are detokenized and streamed, so
 // JS work overlaps the model's. Stop strings and aborts (a caller that stops iterating) end
 // sequences natively at the next step boundary.
+//
+// Before any of that, a request is admitted or refused (admission.ts: sequences per request,
+// sequences waiting) and its input is measured against the limits (input-limits.ts), so that a
+// request the engine would refuse anyway costs next to nothing.
 import { randomUUID } from 'node:crypto';
 
 import { ChatTemplate } from '../chat/template.js';
@@ -13,7 +17,9 @@ import { ValidationError } from '../errors.js';
 import { DEFAULT_MODEL_NAME, ensureDefaultModel } from '../models/default-model.js';
 import { type ModelFiles, nativeEngineConfig, readModelFiles } from '../models/load-model.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
+import { Admission, type RequestGroup } from './admission.js';
 import { AsyncQueue } from './async-queue.js';
+import { CHARS_PER_TOKEN, type ChatContent, InputLimits, InputTooLargeError } from './input-limits.js';
 import { type NativeEngine, type NativeEngineStats, type NativeStepResult, addon } from './native.js';
 import {
   type ResolvedSamplingParams,
@@ -32,7 +38,16 @@ export interface GenerateOptions {
   requestId?: string;
   /** Aborts the request (finish reason "abort") when signalled. */
   signal?: AbortSignal;
+  /**
+   * The caller's request this prompt is part of (openGroup), when one request sends several
+   * prompts: they were admitted together and share running slots as one. Default: a group of
+   * its own.
+   */
+  group?: RequestGroup;
 }
+
+/** Default most sequences one request may start (prompts x n). */
+export const DEFAULT_MAX_SEQS_PER_REQUEST = 256;
 
 const FINISH_REASONS: (FinishReason | null)[] = [null, 'stop', 'length', 'abort'];
 
@@ -64,7 +79,7 @@ class RequestState {
 export class AsyncEngine {
   private readonly requests = new Map<string, RequestState>();
   private readonly sequences = new Map<number, { request: RequestState; index: number }>();
-  private pendingAdds: { seqId: number; prompt: Int32Array; request: RequestState; index: number; maxTokens: number }[] = [];
+  private pendingAdds: { seqId: number; group: number; prompt: Int32Array; request: RequestState; index: number; maxTokens: number }[] = [];
   private pendingAborts: number[] = [];
   private nextSeqId = 1;
   private loop: Promise<void> | null = null;
@@ -75,8 +90,12 @@ export class AsyncEngine {
     onFirstToken: (s) => this.observers.forEach((o) => o.onFirstToken?.(s)),
     onInterTokenLatency: (s) => this.observers.forEach((o) => o.onInterTokenLatency?.(s)),
     onRequestFinished: (r) => this.observers.forEach((o) => o.onRequestFinished?.(r)),
+    onRequestRefused: (reason) => this.observers.forEach((o) => o.onRequestRefused?.(reason)),
   };
+  /** Whether requests are taken on (sequences per request, sequences waiting). */
+  readonly admission: Admission;
   private latestStats: NativeEngineStats;
+  private steps = 0;
   private closed = false;
 
   private constructor(
@@ -87,8 +106,16 @@ export class AsyncEngine {
     readonly modelName: string,
     readonly maxModelLen: number,
     readonly maxLogprobs: number,
+    /** How large a request's input may be before it is refused (checked before tokenization). */
+    readonly limits: InputLimits,
+    admissionLimits: { maxSeqsPerRequest: number; maxWaitingSeqs: number },
   ) {
     this.latestStats = native.stats();
+    this.admission = new Admission(
+      admissionLimits,
+      () => this.stats().numWaiting + this.pendingAdds.length,
+      (reason) => this.observer.onRequestRefused!(reason),
+    );
   }
 
   static async create(options: EngineOptions = {}): Promise<AsyncEngine> {
@@ -110,7 +137,17 @@ export class AsyncEngine {
     const native = new addon.Engine(nativeEngineConfig(model, opts, maxModelLen));
     await native.load();
     const name = opts.servedModelName ?? (opts.model ?? DEFAULT_MODEL_NAME);
-    return new AsyncEngine(native, tokenizer, chatTemplate, model, name, maxModelLen, opts.maxLogprobs ?? 20);
+    const limits = new InputLimits(maxModelLen, opts.maxPromptChars ?? maxModelLen * CHARS_PER_TOKEN);
+    const maxWaitingSeqs = opts.maxWaitingSeqs ?? Infinity;
+    // By default one request may ask for as much as may wait.
+    const admission = { maxSeqsPerRequest: opts.maxSeqsPerRequest ?? Math.min(DEFAULT_MAX_SEQS_PER_REQUEST, maxWaitingSeqs), maxWaitingSeqs };
+    if (admission.maxSeqsPerRequest > admission.maxWaitingSeqs) {
+      throw new ValidationError(
+        'maxSeqsPerRequest',
+        `maxSeqsPerRequest (${admission.maxSeqsPerRequest}) exceeds maxWaitingSeqs (${admission.maxWaitingSeqs}): a request that large could never be taken`,
+      );
+    }
+    return new AsyncEngine(native, tokenizer, chatTemplate, model, name, maxModelLen, opts.maxLogprobs ?? 20, limits, admission);
   }
 
   /**
@@ -126,6 +163,51 @@ export class AsyncEngine {
   addObserver(observer: EngineObserver): () => void {
     this.observers.add(observer);
     return () => this.observers.delete(observer);
+  }
+
+  /**
+   * Admits a request of several prompts as one (`sequences` = prompts x n), or refuses it:
+   * ValidationError naming `field` when it asks for more sequences than one request may start,
+   * OverloadedError when too many already wait. Pass the group to each prompt's generate() and
+   * release() it once they have all started (or failed), in a finally block.
+   */
+  openGroup(sequences: number, field: string, what?: string): RequestGroup {
+    return this.admission.open(sequences, field, what);
+  }
+
+  /** Tokenizes a prompt string once its size is within the limits (`field` names it in errors). */
+  async encodePrompt(text: string, options: { addSpecialTokens: boolean; field: string }): Promise<number[]> {
+    this.checkPromptText(text, options.field);
+    return this.tokenizer.encode(text, { addSpecialTokens: options.addSpecialTokens });
+  }
+
+  /** Refuses a prompt string with more characters than the limit (before it is tokenized). */
+  checkPromptText(text: string, field: string): void {
+    this.withinLimits(() => this.limits.checkText(text, field));
+  }
+
+  /** Refuses a conversation too large to render (before the chat template runs). */
+  checkMessages(messages: readonly ChatContent[], field = 'messages'): void {
+    this.withinLimits(() => this.limits.checkMessages(messages, field));
+  }
+
+  /** Refuses a token-id list longer than the context (before its ids are checked one by one). */
+  checkTokenCount(count: number, field: string): void {
+    this.withinLimits(() => this.limits.checkTokenCount(count, field));
+  }
+
+  private withinLimits(check: () => void): void {
+    try {
+      check();
+    } catch (error) {
+      if (error instanceof InputTooLargeError) this.observer.onRequestRefused!('input_too_large');
+      throw error;
+    }
+  }
+
+  /** Steps the engine has run since it was created (for measuring latency in steps). */
+  get stepsRun(): number {
+    return this.steps;
   }
 
   /** Number of requests not finished yet. */
@@ -177,20 +259,31 @@ export class AsyncEngine {
       maxLogprobs: this.maxLogprobs,
       defaults: this.model.generation.defaults,
     });
-    const promptTokenIds = await this.tokenizePrompt(prompt);
-    const maxTokens = this.checkLength(promptTokenIds.length, resolved.max_tokens);
+    const group = options.group ?? this.openGroup(resolved.n, 'n');
+    let promptTokenIds: number[];
+    let maxTokens: number;
     const id = options.requestId ?? `req-${randomUUID()}`;
-    if (this.requests.has(id)) throw new ValidationError('request_id', `Request id ${id} is already in use`);
-    if (this.closed) throw new Error('nodellm: the engine is closed');
+    try {
+      promptTokenIds = await this.tokenizePrompt(prompt);
+      maxTokens = this.checkLength(promptTokenIds.length, resolved.max_tokens);
+      if (this.requests.has(id)) throw new ValidationError('request_id', `Request id ${id} is already in use`);
+      if (this.closed) throw new Error('nodellm: the engine is closed');
+    } catch (error) {
+      if (!options.group) group.release();
+      throw error;
+    }
 
     const request = new RequestState(clock, id, promptTokenIds, resolved, this.tokenizer, () => this.abort(id));
     this.requests.set(id, request);
     const prompt32 = Int32Array.from(promptTokenIds);
+    group.take(resolved.n);
     for (let index = 0; index < resolved.n; index++) {
       const seqId = this.nextSeqId++;
+      // A group's id is its first sequence's: unique, and never another group's.
+      group.nativeId ??= seqId;
       request.seqIds.push(seqId);
       this.sequences.set(seqId, { request, index });
-      this.pendingAdds.push({ seqId, prompt: prompt32, request, index, maxTokens });
+      this.pendingAdds.push({ seqId, group: group.nativeId, prompt: prompt32, request, index, maxTokens });
     }
     if (options.signal?.aborted) this.abort(id);
     this.ensureLoop();
@@ -200,8 +293,9 @@ export class AsyncEngine {
   private async tokenizePrompt(prompt: PromptInput): Promise<number[]> {
     let ids: number[];
     if (typeof prompt === 'string') {
-      ids = await this.tokenizer.encode(prompt, { addSpecialTokens: true });
+      ids = await this.encodePrompt(prompt, { addSpecialTokens: true, field: 'prompt' });
     } else if (prompt && Array.isArray(prompt.promptTokenIds)) {
+      this.checkTokenCount(prompt.promptTokenIds.length, 'prompt');
       ids = [...prompt.promptTokenIds];
       const vocab = this.model.config.vocabSize;
       const bad = ids.find((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
@@ -251,7 +345,7 @@ export class AsyncEngine {
     for (const add of adds) {
       if (!this.sequences.has(add.seqId)) continue; // aborted before it started
       try {
-        this.native.addRequest(add.seqId, add.prompt, toNativeParams(add.request.params, add.maxTokens, add.index));
+        this.native.addRequest(add.seqId, add.prompt, toNativeParams(add.request.params, add.maxTokens, add.index), add.group);
       } catch (err) {
         this.failRequest(add.request, err);
       }
@@ -292,7 +386,9 @@ export class AsyncEngine {
   }
 
   private processStep(result: NativeStepResult): void {
+    this.steps++;
     const touched = new Map<RequestState, SequenceOutput[]>();
+    let finished = 0;
     if (result.promptLogprobs) this.collectPromptLogprobs(result);
     for (let row = 0; row < result.seqIds.length; row++) {
       const seqId = result.seqIds[row]!;
@@ -305,10 +401,12 @@ export class AsyncEngine {
       const stoppedByString = seq.append(result.tokens[row]!, logprob, nativeFinish);
       if (stoppedByString && !nativeFinish) this.pendingAborts.push(seqId);
       else if (seq.finished) this.forgetSequence(seqId);
+      if (seq.finished) finished++;
       const list = touched.get(request) ?? [];
       list.push(seq);
       touched.set(request, list);
     }
+    if (finished > 0) this.admission.noteFinished(finished);
     for (const [request, seqs] of touched) {
       request.clock.tokens(this.observer);
       this.emit(request, seqs);

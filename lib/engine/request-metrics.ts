@@ -1,6 +1,7 @@
 // What the engine reports about requests as they run, for /metrics (vLLM's definitions): time to
 // first token from arrival (before tokenization), the gap between successive token batches of a
 // request, and end-to-end latency, with token counts and finish reasons.
+import type { RefusalReason } from './admission.js';
 import type { FinishReason } from './types.js';
 
 export interface FinishedRequest {
@@ -20,6 +21,8 @@ export interface EngineObserver {
   /** A request got more tokens, `seconds` after its previous batch of tokens. */
   onInterTokenLatency?(seconds: number): void;
   onRequestFinished?(request: FinishedRequest): void;
+  /** A request was refused before it started: too many sequences, overload, or input too large. */
+  onRequestRefused?(reason: RefusalReason | 'input_too_large'): void;
 }
 
 /** Per-request timing, in seconds from performance.now(). */

@@ -76,6 +76,13 @@ export interface ResolvedSamplingParams {
 export type SamplingDefaults = GenerationConfig['defaults'];
 
 const int = z.number().int();
+// Lists the engine checks on every step of every sequence: bounded, so that one request cannot
+// make each step slow for everyone (OpenAI allows 4 stop strings; these are generous).
+export const MAX_STOP_STRINGS = 128;
+export const MAX_STOP_STRING_CHARS = 1024;
+export const MAX_STOP_TOKEN_IDS = 1024;
+export const MAX_LOGIT_BIAS_ENTRIES = 1024;
+const stopString = z.string().max(MAX_STOP_STRING_CHARS, `must be at most ${MAX_STOP_STRING_CHARS} characters`);
 const finite = z.number().finite();
 const optional = <T extends z.ZodType>(schema: T) => schema.nullish();
 
@@ -90,12 +97,18 @@ const schema = z
     presence_penalty: optional(finite.min(-2, 'must be in [-2, 2]').max(2, 'must be in [-2, 2]')),
     frequency_penalty: optional(finite.min(-2, 'must be in [-2, 2]').max(2, 'must be in [-2, 2]')),
     repetition_penalty: optional(finite.gt(0, 'must be greater than 0')),
-    logit_bias: optional(z.record(z.string(), finite.min(-100, 'must be in [-100, 100]').max(100, 'must be in [-100, 100]'))),
+    logit_bias: optional(
+      z
+        .record(z.string(), finite.min(-100, 'must be in [-100, 100]').max(100, 'must be in [-100, 100]'))
+        .refine((bias) => Object.keys(bias).length <= MAX_LOGIT_BIAS_ENTRIES, `must have at most ${MAX_LOGIT_BIAS_ENTRIES} entries`),
+    ),
     seed: optional(z.union([int, z.bigint()], { error: 'must be an integer' })),
     max_tokens: optional(int.min(1, 'must be at least 1')),
     min_tokens: optional(int.min(0, 'must be at least 0')),
-    stop: optional(z.union([z.string(), z.array(z.string())])),
-    stop_token_ids: optional(z.array(int.min(0, 'must be token ids (integers >= 0)'))),
+    stop: optional(z.union([stopString, z.array(stopString).max(MAX_STOP_STRINGS, `must be at most ${MAX_STOP_STRINGS} strings`)])),
+    stop_token_ids: optional(
+      z.array(int.min(0, 'must be token ids (integers >= 0)')).max(MAX_STOP_TOKEN_IDS, `must be at most ${MAX_STOP_TOKEN_IDS} token ids`),
+    ),
     include_stop_str_in_output: optional(z.boolean()),
     ignore_eos: optional(z.boolean()),
     skip_special_tokens: optional(z.boolean()),
@@ -134,6 +147,17 @@ export function validationErrorFrom(error: z.ZodError, input: unknown, prefix = 
   return new ValidationError(field || 'params', `Invalid value for ${field || 'params'}: ${message}, but received ${received}`);
 }
 
+/** The schema's length bounds, checked first: validating each item of a huge list first is the cost they prevent. */
+function checkListSizes(input: Record<string, unknown>): void {
+  const tooLong = (field: string, length: number, max: number, what: string) => {
+    if (length > max) throw new ValidationError(field, `Invalid value for ${field}: must be at most ${max} ${what}, but received ${length}`);
+  };
+  if (Array.isArray(input.stop)) tooLong('stop', input.stop.length, MAX_STOP_STRINGS, 'strings');
+  if (Array.isArray(input.stop_token_ids)) tooLong('stop_token_ids', input.stop_token_ids.length, MAX_STOP_TOKEN_IDS, 'token ids');
+  const bias = input.logit_bias;
+  if (bias !== null && typeof bias === 'object') tooLong('logit_bias', Object.keys(bias).length, MAX_LOGIT_BIAS_ENTRIES, 'entries');
+}
+
 /**
  * Validates user parameters, fills defaults (the model's generation_config.json first, then
  * vLLM's), and checks the limits that depend on the engine (vocabulary, max logprobs).
@@ -146,6 +170,7 @@ export function resolveSamplingParams(
   if (typeof input !== 'object' || Array.isArray(input)) {
     throw new ValidationError('params', 'Sampling parameters must be an object');
   }
+  checkListSizes(input as Record<string, unknown>);
   const parsed = schema.safeParse(input);
   if (!parsed.success) throw validationErrorFrom(parsed.error, input);
   const p = parsed.data;

@@ -7,7 +7,8 @@ import type { TokenLogprob } from '../engine/types.js';
 import type { LLM } from '../llm.js';
 import { OpenAIError } from './errors.js';
 import { chatLogprobs } from './logprobs.js';
-import { checkCommon, checkModel, commonFields, splitRequest } from './request-fields.js';
+import type { RequestGroup } from '../engine/admission.js';
+import { checkCommon, checkModel, commonFields, openRequestGroup, requestObject, splitRequest } from './request-fields.js';
 import { SYSTEM_FINGERPRINT, type Usage, makeId, mergeStreams, now, startAll } from './shared.js';
 
 const contentPart = z
@@ -47,6 +48,18 @@ interface Choice {
 }
 
 export async function startChat({ llm, body, signal }: { llm: LLM; body: unknown; signal: AbortSignal }) {
+  const raw = requestObject(body);
+  // Admitted (n) and measured before the body is validated in depth or rendered.
+  const group = openRequestGroup(llm.engine, 1, raw.n);
+  try {
+    if (Array.isArray(raw.messages)) llm.engine.checkMessages(raw.messages);
+    return await startAdmitted(llm, raw, signal, group);
+  } finally {
+    group.release();
+  }
+}
+
+async function startAdmitted(llm: LLM, body: Record<string, unknown>, signal: AbortSignal, group: RequestGroup) {
   const engine = llm.engine;
   const { fields, sampling } = splitRequest(body, shape);
   checkModel(fields.model, engine.modelName);
@@ -78,7 +91,7 @@ export async function startChat({ llm, body, signal }: { llm: LLM; body: unknown
     max_tokens: fields.max_completion_tokens ?? sampling.max_tokens ?? null,
     logprobs: fields.logprobs ? (fields.top_logprobs ?? 0) : null,
   };
-  const [started] = await startAll([engine.generate({ promptTokenIds: promptIds }, params, { signal })]);
+  const [started] = await startAll([engine.generate({ promptTokenIds: promptIds }, params, { signal, group })]);
 
   const asIds = fields.return_tokens_as_token_ids ?? false;
   const id = fields.request_id ? `chatcmpl-${fields.request_id}` : makeId('chatcmpl');

@@ -1,12 +1,15 @@
 // POST /v1/completions: prompt(s) in, text out, as one JSON response or an SSE stream, with
 // vLLM's extras (echo, token-id prompts, prompt_logprobs, add_special_tokens, truncation).
+import { setMaxListeners } from 'node:events';
+
 import { z } from 'zod';
 
 import type { AsyncEngine } from '../engine/async-engine.js';
 import type { RequestChunk, TokenLogprob } from '../engine/types.js';
 import { OpenAIError } from './errors.js';
 import { type CompletionLogprobs, appendCompletionLogprobs, completionLogprobs, nextTextOffset } from './logprobs.js';
-import { checkCommon, checkModel, commonFields, splitRequest } from './request-fields.js';
+import type { RequestGroup } from '../engine/admission.js';
+import { checkCommon, checkModel, commonFields, openRequestGroup, requestObject, splitRequest } from './request-fields.js';
 import { SYSTEM_FINGERPRINT, type Usage, makeId, mergeStreams, now, startAll } from './shared.js';
 
 const tokenIds = z.array(z.number().int().min(0, 'must be token ids (integers >= 0)'));
@@ -26,13 +29,30 @@ interface Prompt {
   text: string;
 }
 
+/** How many prompts `prompt` holds as sent (one string, one token-id list, or a list of them). */
+function promptCount(prompt: unknown): number {
+  return Array.isArray(prompt) && prompt.length > 0 && typeof prompt[0] !== 'number' ? prompt.length : 1;
+}
+
+/** Refuses prompts larger than the engine takes, before they are validated or tokenized. */
+function checkPromptSizes(engine: AsyncEngine, prompt: unknown): void {
+  const check = (item: unknown, field: string) => {
+    if (typeof item === 'string') engine.checkPromptText(item, field);
+    else if (Array.isArray(item)) engine.checkTokenCount(item.length, field);
+  };
+  if (promptCount(prompt) === 1) check(prompt, 'prompt');
+  else (prompt as unknown[]).forEach((item, i) => check(item, `prompt[${i}]`));
+}
+
 async function preparePrompts(engine: AsyncEngine, fields: Fields): Promise<Prompt[]> {
   const p = fields.prompt;
   const raw: (string | number[])[] =
     typeof p === 'string' ? [p] : typeof p[0] === 'number' ? [p as number[]] : (p as (string | number[])[]);
+  const addSpecialTokens = fields.add_special_tokens ?? true;
   return Promise.all(
-    raw.map(async (item) => {
-      let ids = typeof item === 'string' ? await engine.tokenizer.encode(item, { addSpecialTokens: fields.add_special_tokens ?? true }) : item;
+    raw.map(async (item, i) => {
+      const field = raw.length > 1 ? `prompt[${i}]` : 'prompt';
+      let ids = typeof item === 'string' ? await engine.encodePrompt(item, { addSpecialTokens, field }) : item;
       if (fields.truncate_prompt_tokens != null) ids = ids.slice(-fields.truncate_prompt_tokens);
       const text = typeof item === 'string' && fields.truncate_prompt_tokens == null ? item : await engine.tokenizer.decode(ids);
       return { ids, text };
@@ -49,6 +69,18 @@ interface Choice {
 }
 
 export async function startCompletion({ engine, body, signal }: { engine: AsyncEngine; body: unknown; signal: AbortSignal }) {
+  const raw = requestObject(body);
+  // Admitted (prompts x n) and measured before the body is validated in depth or tokenized.
+  const group = openRequestGroup(engine, promptCount(raw.prompt), raw.n);
+  try {
+    checkPromptSizes(engine, raw.prompt);
+    return await startAdmitted(engine, raw, signal, group);
+  } finally {
+    group.release();
+  }
+}
+
+async function startAdmitted(engine: AsyncEngine, body: Record<string, unknown>, signal: AbortSignal, group: RequestGroup) {
   const { fields, sampling } = splitRequest(body, shape);
   checkModel(fields.model, engine.modelName);
   checkCommon(fields);
@@ -65,7 +97,9 @@ export async function startCompletion({ engine, body, signal }: { engine: AsyncE
     ...(fields.echo && logprobs !== null && sampling.prompt_logprobs == null && { prompt_logprobs: logprobs }),
   };
   const prompts = await preparePrompts(engine, fields);
-  const streams = await startAll(prompts.map((p) => engine.generate({ promptTokenIds: p.ids }, params, { signal })));
+  // Each prompt's request listens to the one signal: as many listeners as prompts is by design.
+  setMaxListeners(0, signal);
+  const streams = await startAll(prompts.map((p) => engine.generate({ promptTokenIds: p.ids }, params, { signal, group })));
 
   const n = typeof sampling.n === 'number' ? sampling.n : 1;
   const asIds = fields.return_tokens_as_token_ids ?? false;

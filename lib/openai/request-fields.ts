@@ -4,8 +4,11 @@
 // and rejected with a message that says so, never silently ignored.
 import { z } from 'zod';
 
+import type { RequestGroup } from '../engine/admission.js';
+import type { AsyncEngine } from '../engine/async-engine.js';
 import { validationErrorFrom } from '../engine/sampling-params.js';
 import type { SamplingParams } from '../engine/sampling-params.js';
+import { findPrototypeKey } from '../prototype-keys.js';
 import { OpenAIError } from './errors.js';
 
 export const streamOptionsSchema = z
@@ -43,17 +46,31 @@ export const commonFields = {
   bad_words: unsupported('not yet implemented'),
 };
 
+/**
+ * The body as an object, refused (400 naming the key) when it is not a JSON object or holds a
+ * key that reaches for a prototype (`__proto__`, `constructor.prototype`) at any depth.
+ */
+export function requestObject(body: unknown): Record<string, unknown> {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new OpenAIError(400, 'The request body must be a JSON object');
+  }
+  const forbidden = findPrototypeKey(body);
+  if (forbidden) {
+    throw new OpenAIError(400, `Unknown or unsupported parameter: ${forbidden} (a prototype key)`, 'invalid_request_error', forbidden);
+  }
+  return body as Record<string, unknown>;
+}
+
 /** Parses `body`'s route fields with `shape`; the other fields are the sampling parameters. */
 export function splitRequest<S extends z.ZodRawShape>(
   body: unknown,
   shape: S,
 ): { fields: z.infer<z.ZodObject<S>>; sampling: SamplingParams } {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new OpenAIError(400, 'The request body must be a JSON object');
-  }
   const own: Record<string, unknown> = {};
   const rest: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(body)) (key in shape ? own : rest)[key] = value;
+  // Own keys only: `key in shape` would take "constructor" or "toString" for route fields (they
+  // are on every object's prototype) and drop them unseen instead of refusing them by name.
+  for (const [key, value] of Object.entries(requestObject(body))) (Object.hasOwn(shape, key) ? own : rest)[key] = value;
   const parsed = z.object(shape).safeParse(own);
   if (!parsed.success) {
     const error = validationErrorFrom(parsed.error, own);
@@ -74,4 +91,15 @@ export function checkModel(requested: string | null | undefined, served: string)
   if (requested && requested !== served) {
     throw new OpenAIError(404, `The model \`${requested}\` does not exist.`, 'invalid_request_error', 'model', 'model_not_found');
   }
+}
+
+/**
+ * Admits a request of `prompts` prompts with n completions each, or refuses it (400 naming n,
+ * or 503 when too much already waits), before anything costly is done with it. `n` is taken as
+ * sent: its validation comes later, with the other sampling parameters.
+ */
+export function openRequestGroup(engine: AsyncEngine, prompts: number, rawN: unknown): RequestGroup {
+  const n = typeof rawN === 'number' && Number.isInteger(rawN) && rawN >= 1 ? rawN : 1;
+  const what = prompts > 1 ? `${prompts} prompts x n=${n} = ${prompts * n} sequences` : `n=${n} sequences`;
+  return engine.openGroup(prompts * n, n > 1 ? 'n' : 'prompt', what);
 }

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { ChatMessage } from '../chat/template.js';
 import type { LLM } from '../llm.js';
 import { OpenAIError } from './errors.js';
-import { checkModel, splitRequest } from './request-fields.js';
+import { checkModel, requestObject, splitRequest } from './request-fields.js';
 
 const tokenizeShape = {
   model: z.string().nullish(),
@@ -23,7 +23,11 @@ function rejectExtra(sampling: object): void {
 }
 
 export async function tokenize(llm: LLM, body: unknown) {
-  const { fields, sampling } = splitRequest(body, tokenizeShape);
+  const raw = requestObject(body);
+  // Measured before anything is validated in depth, rendered or tokenized.
+  if (typeof raw.prompt === 'string') llm.engine.checkPromptText(raw.prompt, 'prompt');
+  if (Array.isArray(raw.messages)) llm.engine.checkMessages(raw.messages);
+  const { fields, sampling } = splitRequest(raw, tokenizeShape);
   rejectExtra(sampling);
   checkModel(fields.model, llm.modelName);
   let tokens: number[];
@@ -40,7 +44,7 @@ export async function tokenize(llm: LLM, body: unknown) {
     }
     tokens = await llm.tokenizer.encode(text, { addSpecialTokens: fields.add_special_tokens ?? false });
   } else if (fields.prompt != null) {
-    tokens = await llm.tokenizer.encode(fields.prompt, { addSpecialTokens: fields.add_special_tokens ?? true });
+    tokens = await llm.engine.encodePrompt(fields.prompt, { addSpecialTokens: fields.add_special_tokens ?? true, field: 'prompt' });
   } else {
     throw new OpenAIError(400, 'Either prompt or messages is required', 'invalid_request_error', 'prompt');
   }
@@ -58,7 +62,9 @@ const detokenizeShape = {
 };
 
 export async function detokenize(llm: LLM, body: unknown) {
-  const { fields, sampling } = splitRequest(body, detokenizeShape);
+  const raw = requestObject(body);
+  if (Array.isArray(raw.tokens)) llm.engine.checkTokenCount(raw.tokens.length, 'tokens');
+  const { fields, sampling } = splitRequest(raw, detokenizeShape);
   rejectExtra(sampling);
   checkModel(fields.model, llm.modelName);
   const vocab = llm.engine.model.config.vocabSize;

@@ -65,7 +65,16 @@ export function createMetrics(engine: AsyncEngine): Registry {
   const promptLen = new Histogram({ name: 'nodellm:request_prompt_tokens', help: 'Prompt tokens per request.', buckets: TOKEN_BUCKETS, registers: [registry] });
   const generationLen = new Histogram({ name: 'nodellm:request_generation_tokens', help: 'Generated tokens per request.', buckets: TOKEN_BUCKETS, registers: [registry] });
 
+  const refused = new Counter({
+    name: 'nodellm:request_refused_total',
+    help: 'Requests refused before they started: too_many_sequences (prompts x n over --max-seqs-per-request, 400), overloaded (--max-waiting-seqs reached, 503), input_too_large (400).',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  for (const reason of ['too_many_sequences', 'overloaded', 'input_too_large']) refused.inc({ reason }, 0);
+
   engine.addObserver({
+    onRequestRefused: (reason) => refused.inc({ reason }),
     onFirstToken: (seconds) => ttft.observe(seconds),
     onInterTokenLatency: (seconds) => itl.observe(seconds),
     onRequestFinished: (r) => {

@@ -168,6 +168,22 @@ const cases: BadRequest[] = [
   // Fields nodellm does not take.
   { name: 'an unknown parameter (completions)', route: C, body: { prompt: 'a', frobnicate: 1 }, status: 400, param: 'frobnicate', message: /frobnicate/ },
   { name: 'an unknown parameter (chat)', route: H, body: { messages: user, temprature: 0.5 }, status: 400, param: 'temprature', message: /temprature/ },
+  // Names of Object.prototype members are unknown fields like any other (issue 16: `key in shape`
+  // once took them for route fields and dropped them unseen).
+  { name: 'a constructor field (completions)', route: C, body: { prompt: 'a', constructor: 1 }, status: 400, param: 'constructor', message: /constructor/ },
+  { name: 'a toString field (chat)', route: H, body: { messages: user, toString: 'x' }, status: 400, param: 'toString', message: /toString/ },
+  { name: 'a hasOwnProperty field (tokenize)', route: '/tokenize', body: { prompt: 'a', hasOwnProperty: true }, status: 400, param: 'hasOwnProperty', message: /hasOwnProperty/ },
+  { name: 'a valueOf field (detokenize)', route: '/detokenize', body: { tokens: [1], valueOf: 0 }, status: 400, param: 'valueOf', message: /valueOf/ },
+  { name: 'a __defineGetter__ field (chat)', route: H, body: { messages: user, __defineGetter__: 1 }, status: 400, param: '__defineGetter__', message: /__defineGetter__/ },
+  { name: 'a nested constructor.prototype', route: C, body: '{"prompt": "a", "logit_bias": {"constructor": {"prototype": {"x": 1}}}}', status: 400, message: /prototype|constructor/i },
+  { name: 'a nested __proto__ key', route: H, body: '{"messages": [{"role": "user", "content": "a", "__proto__": {"x": 1}}]}', status: 400, message: /prototype|__proto__/i },
+
+  // Lists checked on every step are bounded.
+  { name: 'more than 128 stop strings', route: C, body: { prompt: 'a', stop: Array.from({ length: 129 }, (_, i) => `s${i}`) }, status: 400, param: 'stop', message: /stop.*at most 128/ },
+  { name: 'a stop string over 1024 characters', route: H, body: { messages: user, stop: 'x'.repeat(1025) }, status: 400, param: /^stop/, message: /stop.*1024/ },
+  { name: 'more than 1024 stop_token_ids', route: C, body: { prompt: 'a', stop_token_ids: Array.from({ length: 1025 }, () => 1) }, status: 400, param: 'stop_token_ids', message: /stop_token_ids.*1024/ },
+  { name: 'more than 1024 logit_bias entries', route: C, body: { prompt: 'a', logit_bias: Object.fromEntries(Array.from({ length: 1025 }, (_, i) => [String(i), 1])) }, status: 400, param: 'logit_bias', message: /logit_bias.*1024/ },
+
   { name: 'use_beam_search true', route: C, body: { prompt: 'a', use_beam_search: true }, status: 400, param: 'use_beam_search', message: /beam/ },
   {
     name: 'tools non-empty',

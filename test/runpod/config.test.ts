@@ -105,6 +105,9 @@ describe('all variables set at once', () => {
         maxSeqLenToCapture: 4096,
         batchInvariant: true,
         asyncScheduling: true,
+        maxSeqsPerRequest: 64,
+        maxWaitingSeqs: 512,
+        maxPromptChars: 100000,
         servedModelName: 'my-model',
       },
       hub: { endpoint: 'http://127.0.0.1:9999', cacheDir: '/data/hf', offline: true, token: 'hf_sample_token_value' },
@@ -162,7 +165,7 @@ describe('reading rules', () => {
   });
 
   it('"", None and none mean unset; 0 means unset for MAX_MODEL_LEN and MAX_NUM_BATCHED_TOKENS', () => {
-    expect(read({ QUANTIZATION: 'None', TENSOR_PARALLEL_SIZE: '', SPECULATIVE_MODEL: 'none', MAX_MODEL_LEN: '0', MAX_NUM_BATCHED_TOKENS: '0' }).engine).toEqual({ gpuMemoryUtilization: 0.95 });
+    expect(read({ QUANTIZATION: 'None', TENSOR_PARALLEL_SIZE: '', SPECULATIVE_MODEL: 'none', MAX_MODEL_LEN: '0', MAX_NUM_BATCHED_TOKENS: '0' }).engine).toEqual({ gpuMemoryUtilization: 0.95, maxWaitingSeqs: 4096 });
   });
 
   it("GPU_MEMORY_UTILIZATION defaults to worker-vllm's 0.95 and must be in (0, 1]", () => {
