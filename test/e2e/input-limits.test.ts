@@ -34,6 +34,11 @@ async function expectError(r: Response, status: number, param: string | RegExp, 
 }
 
 const rssMB = () => process.memoryUsage().rss / 2 ** 20;
+/** Resident memory outside the JavaScript heap (whose size the garbage collector decides). */
+const nativeMB = () => {
+  const m = process.memoryUsage();
+  return (m.rss - m.heapTotal) / 2 ** 20;
+};
 
 describe('input size, before any work', () => {
   it('a 10 MB prompt is refused (400 naming prompt) without tokenizing a character of it, on every route that takes one', async () => {
@@ -95,10 +100,12 @@ describe('input size, before any work', () => {
       expect(r.status).toBe(200);
       return ((await r.json()) as { count: number }).count;
     };
-    for (let i = 0; i < 100; i++) await send(i); // warm up: allocator pools, JIT
-    const before = rssMB();
-    for (let i = 100; i < 1100; i++) await send(i);
-    expect(rssMB() - before).toBeLessThan(50);
+    // Warm up first: the allocator's per-thread arenas and the tokenizer's word cache fill once.
+    for (let i = 0; i < 500; i++) await send(i);
+    const before = nativeMB();
+    for (let i = 500; i < 1500; i++) await send(i);
+    // Memory outside the JavaScript heap (the tokenizer's) stays flat; measured: +1 to +6 MB.
+    expect(nativeMB() - before).toBeLessThan(20);
   });
 
   it('metrics count the refusals', async () => {
