@@ -10,6 +10,7 @@ import { z } from 'zod';
 import type { ChatMessage } from '../chat/template.js';
 import type { BatchSettings } from '../config/worker-config.js';
 import { validationErrorFrom } from '../engine/sampling-params.js';
+import { findPrototypeKey } from '../prototype-keys.js';
 import { JobInputError } from './job.js';
 
 const contentPart = z.object({ type: z.literal('text', { error: 'only text content parts are supported' }), text: z.string() }).loose();
@@ -72,6 +73,9 @@ export function parseJobInput(input: unknown, defaults: BatchSettings): Standard
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     throw new JobInputError('The job input must be a JSON object', 'input');
   }
+  // JSON.parse keeps `__proto__` as an own key, which zod's records would drop unseen: refuse it.
+  const forbidden = findPrototypeKey(input);
+  if (forbidden) throw new JobInputError(`Invalid job input: ${forbidden} is not allowed (a prototype key)`, forbidden);
   const fields = input as Record<string, unknown>;
   if (fields.openai_route) {
     const { openai_route, openai_input } = parse(openaiSchema, fields);

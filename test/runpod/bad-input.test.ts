@@ -38,6 +38,13 @@ const cases: Record<string, unknown> = {
   'unknown model': { openai_route: '/v1/chat/completions', openai_input: { model: 'gpt-4', messages: [{ role: 'user', content: 'x' }] } },
   'input not an object': 'just a string',
   'prompt too long': { prompt: 'word '.repeat(400), sampling_params: { max_tokens: 200 } },
+  // Issue 16: sizes refused before any tokenization, prototype keys refused by path.
+  'a 10 MB prompt': { prompt: 'x'.repeat(10 * 1024 * 1024) },
+  'a 10 MB message': { messages: [{ role: 'user', content: 'x'.repeat(10 * 1024 * 1024) }] },
+  'too many sequences (OpenAI route)': { openai_route: '/v1/completions', openai_input: { prompt: Array.from({ length: 200 }, () => 'p'), n: 128 } },
+  'a __proto__ sampling parameter': JSON.parse('{"prompt": "hi", "sampling_params": {"max_tokens": 2, "__proto__": {"polluted": 1}}}'),
+  'a __proto__ logit_bias key': JSON.parse('{"openai_route": "/v1/completions", "openai_input": {"prompt": "hi", "logit_bias": {"__proto__": 5}}}'),
+  'a constructor field': { openai_route: '/v1/chat/completions', openai_input: { messages: [{ role: 'user', content: 'x' }], constructor: 1 } },
 };
 
 beforeAll(async () => {
@@ -77,6 +84,12 @@ describe('bad input', () => {
     ['unknown model', 'model', /gpt-4/],
     ['input not an object', 'input', /must be a JSON object/],
     ['prompt too long', 'prompt', /maximum context length is 256/],
+    ['a 10 MB prompt', 'prompt', /10485760 characters, more than the 4096/],
+    ['a 10 MB message', 'messages', /10485760 characters together/],
+    ['too many sequences (OpenAI route)', 'n', /200 prompts x n=128 = 25600 sequences/],
+    ['a __proto__ sampling parameter', 'sampling_params.__proto__', /sampling_params.__proto__ is not allowed/],
+    ['a __proto__ logit_bias key', 'openai_input.logit_bias.__proto__', /openai_input.logit_bias.__proto__ is not allowed/],
+    ['a constructor field', 'constructor', /Unknown or unsupported parameter: constructor/],
   ])('%s: fails once, naming %s', (name, param, message) => {
     const info = errorOf(name);
     expect(info.error_message).toMatch(message);
