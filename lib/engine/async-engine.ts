@@ -265,7 +265,7 @@ export class AsyncEngine {
     const id = options.requestId ?? `req-${randomUUID()}`;
     try {
       promptTokenIds = await this.tokenizePrompt(prompt);
-      maxTokens = this.checkLength(promptTokenIds.length, resolved.max_tokens);
+      maxTokens = this.checkLength(promptTokenIds.length, resolved.max_tokens, resolved.min_tokens);
       if (this.requests.has(id)) throw new ValidationError('request_id', `Request id ${id} is already in use`);
       if (this.closed) throw new Error('nodellm: the engine is closed');
     } catch (error) {
@@ -308,14 +308,21 @@ export class AsyncEngine {
   }
 
   /** The output budget of a prompt; throws when prompt + max_tokens exceeds maxModelLen. */
-  private checkLength(promptLen: number, maxTokens: number | null): number {
+  private checkLength(promptLen: number, maxTokens: number | null, minTokens: number): number {
     if (promptLen >= this.maxModelLen) {
       throw new ValidationError(
         'prompt',
         `The prompt has ${promptLen} tokens, but this model's maximum context length is ${this.maxModelLen} tokens, which must also leave room for the output`,
       );
     }
-    if (maxTokens === null) return this.maxModelLen - promptLen;
+    if (maxTokens === null) {
+      const budget = this.maxModelLen - promptLen;
+      // min_tokens against the output's room, as vLLM checks it once max_tokens is filled in.
+      if (minTokens > budget) {
+        throw new ValidationError('min_tokens', `min_tokens (${minTokens}) must not exceed the ${budget} tokens the context leaves for the output`);
+      }
+      return budget;
+    }
     if (promptLen + maxTokens > this.maxModelLen) {
       throw new ValidationError(
         'max_tokens',

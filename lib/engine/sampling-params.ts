@@ -214,7 +214,8 @@ export function resolveSamplingParams(
     n,
     temperature: p.temperature ?? d.temperature ?? 1,
     top_p: p.top_p ?? d.top_p ?? 1,
-    top_k: p.top_k ?? d.top_k ?? 0,
+    // Keeping at least the whole vocabulary keeps everything: off (and within the native int range).
+    top_k: clampTopK(p.top_k ?? d.top_k ?? 0, limits.vocabSize),
     min_p: p.min_p ?? d.min_p ?? 0,
     presence_penalty: p.presence_penalty ?? 0,
     frequency_penalty: p.frequency_penalty ?? 0,
@@ -232,6 +233,10 @@ export function resolveSamplingParams(
     logprobs: p.logprobs ?? null,
     prompt_logprobs: p.prompt_logprobs ?? null,
   };
+}
+
+function clampTopK(topK: number, vocabSize: number): number {
+  return topK >= vocabSize ? 0 : topK;
 }
 
 /** The native form of one sequence's parameters (sequence `index` of the request's n). */

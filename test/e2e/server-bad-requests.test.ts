@@ -106,6 +106,8 @@ const cases: BadRequest[] = [
   { name: 'max_tokens < 0', route: H, body: { messages: user, max_tokens: -1 }, status: 400, param: 'max_tokens', message: /max_tokens.*-1/ },
   { name: 'max_tokens fractional', route: C, body: { prompt: 'a', max_tokens: 2.5 }, status: 400, param: 'max_tokens', message: /max_tokens.*integer/ },
   { name: 'max_completion_tokens = 0', route: H, body: { messages: user, max_completion_tokens: 0 }, status: 400, param: 'max_completion_tokens', message: /max_completion_tokens/ },
+  // Found by the fuzz suite: a min_tokens past the context's room once reached the native engine as a 500.
+  { name: 'min_tokens beyond the room the context leaves', route: H, body: { messages: user, min_tokens: 2 ** 31 }, status: 400, param: 'min_tokens', message: /min_tokens.*must not exceed/ },
   { name: 'min_tokens > max_tokens', route: C, body: { prompt: 'a', min_tokens: 5, max_tokens: 2 }, status: 400, param: 'min_tokens', message: /min_tokens.*max_tokens/ },
   { name: 'best_of != n', route: C, body: { prompt: 'a', best_of: 3 }, status: 400, param: 'best_of', message: /best_of/ },
   { name: 'an empty stop string', route: C, body: { prompt: 'a', stop: '' }, status: 400, param: 'stop', message: /stop.*empty/ },
@@ -268,6 +270,13 @@ describe('bad requests', () => {
     else if (typeof c.param === 'string') expect(e.param).toBe(c.param);
     else if (c.param instanceof RegExp) expect(e.param ?? '').toMatch(c.param);
     if (c.code !== undefined) expect(e.code).toBe(c.code);
+  });
+
+  it('a top_k beyond the vocabulary keeps every token, as top_k off (found by the fuzz suite: it was a 500)', async () => {
+    const body = { prompt: 'The city', max_tokens: 6, temperature: 0.8, seed: 3 };
+    const huge = await (await fetch(`${main.origin}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, top_k: 2 ** 31 }) })).json();
+    const off = await (await fetch(`${main.origin}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, top_k: 0 }) })).json();
+    expect((huge as { choices: { text: string }[] }).choices[0]!.text).toBe((off as { choices: { text: string }[] }).choices[0]!.text);
   });
 
   it('the openai client surfaces them as typed errors', async () => {
