@@ -1,12 +1,16 @@
 // The `nodellm` command line: `nodellm serve` starts the OpenAI-compatible server; `nodellm
 // worker` runs the RunPod serverless worker; `nodellm bench` runs vLLM's benchmarks; `nodellm
 // download` fetches a model into the HF cache.
+import { constants } from 'node:os';
+
 import { Command, InvalidArgumentError } from 'commander';
 
+import { SERVER_MAX_WAITING_SEQS } from '../config/engine-options.js';
 import { LLM } from '../llm.js';
 import { LOG_LEVELS, type LogLevel } from '../runpod/logger.js';
 import { createServer } from '../server/app.js';
-import { integer } from './arguments.js';
+import { shutdownServer } from '../server/shutdown.js';
+import { integer, positiveNumber } from './arguments.js';
 import { registerBench } from './bench.js';
 import { runDownload } from './download.js';
 import { addEngineFlags, engineOptionsFromFlags } from './engine-flags.js';
@@ -18,14 +22,30 @@ addEngineFlags(
 )
   .option('--host <host>', 'address to listen on', '0.0.0.0')
   .option('--port <port>', 'port to listen on', integer('--port'), Number(process.env.PORT ?? 8000))
-  .option('--api-key <key>', 'require this bearer token on /v1 routes (env API_KEY)')
+  .option('--api-key <key>', 'require this bearer token on every route but /health, /ping, /version and /metrics (env API_KEY)')
+  .option('--request-timeout <s>', 'seconds a client has to send a whole request, headers and body (408 after)', positiveNumber('--request-timeout'), 30)
+  .option('--keep-alive-timeout <s>', 'seconds an idle keep-alive connection stays open', positiveNumber('--keep-alive-timeout'), 5)
+  .option('--max-connections <n>', 'most connections open at once; more are closed at once', integer('--max-connections'), 1024)
+  .option('--body-limit <bytes>', 'largest request body (413 above it)', integer('--body-limit'), 32 * 1024 * 1024)
+  .option('--shutdown-timeout <s>', 'on SIGTERM/SIGINT, seconds requests in flight may finish before they are aborted (env SHUTDOWN_TIMEOUT; default 30)', positiveNumber('--shutdown-timeout'))
   .action(async (opts) => {
     const started = Date.now();
-    const options = engineOptionsFromFlags(opts);
-    const llm = await LLM.load(options);
-    // Read from the environment here rather than as a commander default, so --help never prints it.
+    // Read from the environment here rather than as commander defaults, so --help never prints
+    // the key; SHUTDOWN_TIMEOUT is checked like the flag, before the model loads.
     const apiKey: string | undefined = opts.apiKey ?? process.env.API_KEY;
-    const app = createServer(llm, apiKey ? { apiKey } : {});
+    const envShutdown = process.env.SHUTDOWN_TIMEOUT;
+    const shutdownS: number = opts.shutdownTimeout ?? (envShutdown ? positiveNumber('SHUTDOWN_TIMEOUT')(envShutdown) : 30);
+    const ms = (s: number) => Math.max(1, Math.round(s * 1000));
+    // A server bounds what may wait (the library leaves it to its caller): --max-waiting-seqs.
+    const options = { maxWaitingSeqs: SERVER_MAX_WAITING_SEQS, ...engineOptionsFromFlags(opts) };
+    const llm = await LLM.load(options);
+    const app = createServer(llm, {
+      ...(apiKey && { apiKey }),
+      requestTimeoutMs: ms(opts.requestTimeout),
+      keepAliveTimeoutMs: ms(opts.keepAliveTimeout),
+      maxConnections: opts.maxConnections,
+      bodyLimit: opts.bodyLimit,
+    });
     const stats = llm.stats();
     await app.listen({ host: opts.host, port: opts.port });
     console.log(
@@ -36,13 +56,27 @@ addEngineFlags(
         (options.batchInvariant ? 'batch-invariant | ' : '') +
         `ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
-    const shutdown = async () => {
-      await app.close();
-      await llm.close();
-      process.exit(0);
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        console.error(`${signal} again: exiting now`);
+        process.exit(128 + (constants.signals[signal] ?? 0));
+      }
+      stopping = true;
+      console.log(`${signal}: not accepting connections; requests in flight have ${shutdownS} s to finish`);
+      shutdownServer(app, { graceMs: ms(shutdownS) })
+        .then(async ({ inFlight, aborted }) => {
+          await llm.close();
+          console.log(`shut down: ${inFlight} requests were in flight, ${aborted} aborted at the end of the grace period`);
+          process.exit(0);
+        })
+        .catch((error: Error) => {
+          console.error(`nodellm: shutdown failed: ${error.message}`);
+          process.exit(1);
+        });
     };
-    process.once('SIGINT', shutdown);
-    process.once('SIGTERM', shutdown);
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
   });
 
 program
@@ -50,16 +84,31 @@ program
   .description('run the RunPod serverless worker (worker-vllm compatible; configured by environment variables)')
   .option('--test_input <json>', 'run one job ({"input": {...}}) locally and print its result (default: ./test_input.json)')
   .option('--rp_serve_api', 'serve a local endpoint API (/run, /runsync, /stream/{id}, /status/{id})')
-  .option('--rp_api_host <host>', 'host of the local API', 'localhost')
+  // The local API has no authentication: loopback unless the user asks for more.
+  .option('--rp_api_host <host>', 'address the local API listens on (0.0.0.0: every interface, no authentication)', '127.0.0.1')
   .option('--rp_api_port <port>', 'port of the local API', integer('--rp_api_port'), 8000)
+  // Flag only, no environment variable: allowing outbound POSTs is a decision for the command
+  // line at hand, not something an inherited environment should switch on unseen.
+  .option(
+    '--rp_webhook_hosts <list>',
+    'hosts a job\'s "webhook" may POST to: comma-separated host or host:port, repeatable (default: none, webhooks refused)',
+    (value: string, previous: string[] = []) => [...previous, value],
+  )
   .option('--rp_log_level <level>', `log level: ${LOG_LEVELS.join(', ')}`)
   .action(async (opts) => {
     const level = opts.rp_log_level?.toUpperCase();
     if (level !== undefined && !LOG_LEVELS.includes(level)) throw new InvalidArgumentError(`--rp_log_level must be one of ${LOG_LEVELS.join(', ')}`);
+    const { parseWebhookHosts } = await import('../runpod/dev-api.js');
+    let webhookHosts: string[];
+    try {
+      webhookHosts = ((opts.rp_webhook_hosts ?? []) as string[]).flatMap(parseWebhookHosts);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
     const { runWorker } = await import('../runpod/worker.js');
     const code = await runWorker({
       ...(opts.test_input !== undefined && { testInput: opts.test_input }),
-      ...(opts.rp_serve_api && { serveApi: true, apiHost: opts.rp_api_host, apiPort: opts.rp_api_port }),
+      ...(opts.rp_serve_api && { serveApi: true, apiHost: opts.rp_api_host, apiPort: opts.rp_api_port, webhookHosts }),
       ...(level && { logLevel: level as LogLevel }),
     });
     process.exit(code);

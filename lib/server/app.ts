@@ -1,8 +1,7 @@
 // The OpenAI-compatible HTTP server (fastify). Routes as vLLM serves them: /v1/models,
-// /v1/completions, /v1/chat/completions (JSON or SSE), /tokenize, /detokenize, /health,
-// /version, /metrics. Every error leaves as an OpenAI error object with its HTTP status.
-import { timingSafeEqual } from 'node:crypto';
-
+// /v1/completions, /v1/chat/completions (JSON or SSE), /tokenize, /detokenize, /health, /ping,
+// /version, /metrics. Every error leaves as an OpenAI error object with its HTTP status, including
+// those raised on the connection before any route runs (see client-errors.ts).
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 
 import type { LLM } from '../llm.js';
@@ -11,45 +10,115 @@ import { startCompletion } from '../openai/completions.js';
 import { OpenAIError, toOpenAIError } from '../openai/errors.js';
 import { modelList } from '../openai/models.js';
 import { detokenize, tokenize } from '../openai/tokenize.js';
+import { PUBLIC, authorized, requireApiKey, sendUnauthorized } from './auth.js';
+import { clientErrorHandler } from './client-errors.js';
+import { parseJsonBodies } from './json-body.js';
 import { createMetrics } from './metrics.js';
-import { sendStream } from './sse.js';
+import { type StreamSignals, sendStream } from './sse.js';
+import { shuttingDownError, trackForShutdown } from './shutdown.js';
 
 export const VERSION = '0.1.0';
 
 export interface ServerOptions {
-  /** When set, /v1 routes require `Authorization: Bearer <apiKey>`. */
+  /**
+   * When set, every route needs `Authorization: Bearer <apiKey>`, except the allow-list /health,
+   * /ping, /version and /metrics; so does a request that matches no route (401 before 404).
+   */
   apiKey?: string;
-  /** Largest accepted request body in bytes. Default 32 MiB. */
+  /** Largest accepted request body in bytes (413 above it). Default 32 MiB. */
   bodyLimit?: number;
+  /**
+   * Time a client has to send a whole request, headers and body, in ms; then it gets a 408 and
+   * the connection is closed. Responses (streamed or not) are not limited. Default 30 000.
+   */
+  requestTimeoutMs?: number;
+  /**
+   * Time a client has to send the request line and headers, in ms (408 after it); a connection
+   * that sends nothing is closed after it too. Capped at requestTimeoutMs. Default 10 000.
+   */
+  headersTimeoutMs?: number;
+  /** How long an idle keep-alive connection stays open between requests, in ms (Node closes it up to 1 s later). Default 5000. */
+  keepAliveTimeoutMs?: number;
+  /** Most connections open at once; a new one above it is closed at once. Default 1024. */
+  maxConnections?: number;
   logger?: boolean;
 }
 
-/** An AbortSignal that fires when the client goes away before the response is complete. */
-function disconnectSignal(request: FastifyRequest, reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
+export const SERVER_DEFAULTS = {
+  bodyLimit: 32 * 1024 * 1024,
+  requestTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 1024,
+} as const;
+
+function positiveInteger(name: keyof typeof SERVER_DEFAULTS, value: number | undefined): number {
+  const n = value ?? SERVER_DEFAULTS[name];
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`ServerOptions.${name} must be a positive integer, but received ${n}`);
+  return n;
+}
+
+/**
+ * The signals a generation listens to: the client going away, the server's shutdown, and either
+ * (for the engine). No AbortSignal.any: the shutdown signal lives as long as the server, and the
+ * listener each request puts on it is taken off when its response closes.
+ */
+function requestSignals(request: FastifyRequest, reply: FastifyReply, shutdown: AbortSignal): StreamSignals & { either: AbortSignal } {
+  const disconnect = new AbortController();
+  const either = new AbortController();
+  const onShutdown = () => either.abort();
+  shutdown.addEventListener('abort', onShutdown, { once: true });
+  const onDisconnect = () => {
+    disconnect.abort();
+    either.abort();
+  };
   reply.raw.on('close', () => {
-    if (!reply.raw.writableFinished) controller.abort();
+    shutdown.removeEventListener('abort', onShutdown);
+    if (!reply.raw.writableFinished) onDisconnect();
   });
-  request.raw.on('aborted', () => controller.abort());
-  return controller.signal;
+  request.raw.on('aborted', onDisconnect);
+  return { disconnect: disconnect.signal, shutdown, either: either.signal };
 }
 
 type Started = { json: unknown } | { stream: AsyncIterable<unknown> };
 
-async function respond(reply: FastifyReply, started: Started, signal: AbortSignal) {
+async function respond(reply: FastifyReply, started: Started, signals: StreamSignals) {
+  // Cut short by the shutdown before anything was sent: a 503 rather than a truncated answer.
+  if (signals.shutdown.aborted) {
+    if ('stream' in started) await started.stream[Symbol.asyncIterator]().return?.();
+    throw shuttingDownError();
+  }
   if ('json' in started) return reply.send(started.json);
-  await sendStream(reply, started.stream, signal);
+  await sendStream(reply, started.stream, signals);
   return reply;
 }
 
-function sameSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
 export function createServer(llm: LLM, options: ServerOptions = {}): FastifyInstance {
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: options.bodyLimit ?? 32 * 1024 * 1024 });
+  const requestTimeout = positiveInteger('requestTimeoutMs', options.requestTimeoutMs);
+  const headersTimeout = Math.min(positiveInteger('headersTimeoutMs', options.headersTimeoutMs), requestTimeout);
+  const { apiKey } = options;
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: positiveInteger('bodyLimit', options.bodyLimit),
+    requestTimeout,
+    keepAliveTimeout: positiveInteger('keepAliveTimeoutMs', options.keepAliveTimeoutMs),
+    // No socket inactivity timeout: a non-streamed generation is silent until it is done.
+    connectionTimeout: 0,
+    // Node enforces both timeouts only when it checks its connections (every 30 s by default).
+    http: { headersTimeout, requestTimeout, connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(headersTimeout / 4))) },
+    // While draining, shutdown.ts answers with an OpenAI error instead of fastify's own 503.
+    return503OnClosing: false,
+    clientErrorHandler,
+    // A path that cannot be decoded (`/v1/%zz`): a 400 in the OpenAI shape, after the key check.
+    frameworkErrors: (error, request, frameworkReply) => {
+      const reply = frameworkReply as FastifyReply;
+      if (apiKey && !authorized(request, apiKey)) return sendUnauthorized(reply);
+      const e = new OpenAIError(error.statusCode ?? 400, error.message, 'invalid_request_error', null, error.code ?? null);
+      return reply.status(e.status).send(e.toJSON());
+    },
+  });
+  app.server.maxConnections = positiveInteger('maxConnections', options.maxConnections);
+  parseJsonBodies(app);
   const metrics = createMetrics(llm.engine);
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
@@ -65,20 +134,16 @@ export function createServer(llm: LLM, options: ServerOptions = {}): FastifyInst
     reply.status(404).send(e.toJSON());
   });
 
-  if (options.apiKey) {
-    const expected = `Bearer ${options.apiKey}`;
-    app.addHook('onRequest', async (request, reply) => {
-      if (!request.url.startsWith('/v1/')) return;
-      if (!sameSecret(request.headers.authorization ?? '', expected)) {
-        const e = new OpenAIError(401, 'Invalid or missing API key (send Authorization: Bearer <key>)', 'invalid_request_error', null, 'invalid_api_key');
-        return reply.status(401).send(e.toJSON());
-      }
-    });
-  }
+  // First, so that a request arriving while the server drains is refused before anything else.
+  const shutdown = trackForShutdown(app);
+  if (apiKey) requireApiKey(app, apiKey);
 
-  app.get('/health', async () => ({}));
-  app.get('/version', async () => ({ version: VERSION }));
-  app.get('/metrics', async (_request, reply) => {
+  // The allow-list: liveness and monitoring answer without the key.
+  app.get('/health', PUBLIC, async () => ({}));
+  app.get('/ping', PUBLIC, async () => ({}));
+  app.post('/ping', PUBLIC, async () => ({}));
+  app.get('/version', PUBLIC, async () => ({ version: VERSION }));
+  app.get('/metrics', PUBLIC, async (_request, reply) => {
     reply.header('content-type', metrics.contentType);
     return metrics.metrics();
   });
@@ -86,13 +151,13 @@ export function createServer(llm: LLM, options: ServerOptions = {}): FastifyInst
   app.get('/v1/models', async () => modelList(llm));
 
   app.post('/v1/completions', async (request, reply) => {
-    const signal = disconnectSignal(request, reply);
-    return respond(reply, await startCompletion({ engine: llm.engine, body: request.body, signal }), signal);
+    const signals = requestSignals(request, reply, shutdown);
+    return respond(reply, await startCompletion({ engine: llm.engine, body: request.body, signal: signals.either }), signals);
   });
 
   app.post('/v1/chat/completions', async (request, reply) => {
-    const signal = disconnectSignal(request, reply);
-    return respond(reply, await startChat({ llm, body: request.body, signal }), signal);
+    const signals = requestSignals(request, reply, shutdown);
+    return respond(reply, await startChat({ llm, body: request.body, signal: signals.either }), signals);
   });
 
   app.post('/tokenize', async (request) => tokenize(llm, request.body));

@@ -98,3 +98,139 @@ export async function fetchMetrics(origin: string): Promise<string> {
   if (r.status !== 200) throw new Error(`/metrics answered ${r.status}`);
   return r.text();
 }
+
+/** An HTTP response read off a raw socket. */
+export interface RawResponse {
+  status: number;
+  /** Header names in lower case. */
+  headers: Record<string, string>;
+  /** The body, de-chunked. */
+  body: string;
+  /** The body's length in bytes as it came (before de-chunking). */
+  bodyBytes: number;
+  /** Bytes of the whole response, head and body (where the next one on the socket starts). */
+  totalBytes: number;
+}
+
+/** Parses the first HTTP/1.1 response in `data`, or undefined while it is incomplete (`head`: an answer to HEAD, without a body). */
+export function parseRawResponse(data: Buffer, { head = false }: { head?: boolean } = {}): RawResponse | undefined {
+  const headEnd = data.indexOf('\r\n\r\n');
+  if (headEnd === -1) return undefined;
+  const [statusLine, ...lines] = data.subarray(0, headEnd).toString('latin1').split('\r\n');
+  const headers: Record<string, string> = {};
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  const rest = data.subarray(headEnd + 4);
+  const status = Number(statusLine!.split(' ')[1]);
+  const result = (body: string, bodyBytes: number) => ({ status, headers, body, bodyBytes, totalBytes: headEnd + 4 + bodyBytes });
+  if (head) return result('', 0);
+  if (headers['transfer-encoding'] === 'chunked') {
+    const parts: Buffer[] = [];
+    let at = 0;
+    for (;;) {
+      const lineEnd = rest.indexOf('\r\n', at);
+      if (lineEnd === -1) return undefined;
+      const size = parseInt(rest.subarray(at, lineEnd).toString('latin1'), 16);
+      if (size === 0) return result(Buffer.concat(parts).toString('utf8'), lineEnd + 4);
+      if (rest.length < lineEnd + 2 + size + 2) return undefined;
+      parts.push(rest.subarray(lineEnd + 2, lineEnd + 2 + size));
+      at = lineEnd + 2 + size + 2;
+    }
+  }
+  const length = Number(headers['content-length'] ?? 0);
+  if (rest.length < length) return undefined;
+  return result(rest.subarray(0, length).toString('utf8'), length);
+}
+
+/**
+ * A client on a raw TCP socket, for what fetch cannot send (a request target as given, a body
+ * that never comes, 20 KB of headers, garbage) and for watching when the server closes it.
+ */
+export class RawClient {
+  data = Buffer.alloc(0);
+  readonly openedAt = Date.now();
+  /** Milliseconds from connecting to the socket's close. */
+  readonly closed: Promise<number>;
+  error: NodeJS.ErrnoException | undefined;
+  private listeners = new Set<() => void>();
+
+  private constructor(readonly socket: net.Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.data = Buffer.concat([this.data, d]);
+      for (const l of this.listeners) l();
+    });
+    socket.on('error', (e) => (this.error = e));
+    this.closed = new Promise((resolve) => socket.on('close', () => resolve(Date.now() - this.openedAt)));
+  }
+
+  static connect(origin: string): Promise<RawClient> {
+    const { hostname, port } = new URL(origin);
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(Number(port), hostname);
+      socket.once('connect', () => resolve(new RawClient(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  write(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+
+  get isClosed(): boolean {
+    return this.socket.destroyed || this.socket.closed;
+  }
+
+  /** The first complete response (rejects if the socket closes or `timeoutMs` passes first). */
+  response(timeoutMs = 30_000, { head = false }: { head?: boolean } = {}): Promise<RawResponse> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const r = parseRawResponse(this.data, { head });
+        if (r) done(() => resolve(r));
+      };
+      const done = (f: () => void) => {
+        this.listeners.delete(check);
+        clearTimeout(timer);
+        f();
+      };
+      const timer = setTimeout(() => done(() => reject(new Error(`no response in ${timeoutMs} ms; got ${JSON.stringify(this.data.toString())}`))), timeoutMs);
+      this.listeners.add(check);
+      void this.closed.then(() =>
+        done(() => {
+          const r = parseRawResponse(this.data, { head });
+          if (r) resolve(r);
+          else reject(new Error(`closed without a response; got ${JSON.stringify(this.data.toString())}`));
+        }),
+      );
+      check();
+    });
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+/** Request bytes: the target exactly as given, a Content-Length for the body, and Connection: close unless told. */
+export function rawRequestBytes(method: string, target: string, { headers = {}, body }: { headers?: Record<string, string>; body?: unknown } = {}): string {
+  const text = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
+  const all: Record<string, string> = {
+    host: 'localhost',
+    connection: 'close',
+    ...(body !== undefined && { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)) }),
+    ...headers,
+  };
+  return `${method} ${target} HTTP/1.1\r\n${Object.entries(all).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n${text}`;
+}
+
+/** One request on a fresh raw socket, with its response. */
+export async function rawRequest(origin: string, method: string, target: string, init: { headers?: Record<string, string>; body?: unknown } = {}): Promise<RawResponse> {
+  const client = await RawClient.connect(origin);
+  try {
+    client.write(rawRequestBytes(method, target, init));
+    return await client.response(30_000, { head: method === 'HEAD' });
+  } finally {
+    client.destroy();
+  }
+}
