@@ -5,10 +5,17 @@
 // /status/{id} reports the status and, once done, the output or error; POST /runsync waits for
 // the result (up to ?wait= ms, 90 s at most). POST works for /stream and /status too, for
 // clients of the SDK's dev server. Also POST /cancel/{id}, GET /health, POST /purge-queue.
+//
+// It has no authentication, so it is meant for the loopback interface (the CLI's default). A
+// job's `webhook` makes this process POST the result wherever the caller says, which would let
+// anyone who can submit a job reach services only this machine can (server-side request
+// forgery): it is honoured only for the hosts the operator allows (--rp_webhook_hosts), refused
+// with a 400 otherwise, and the POST never follows redirects.
 import { randomUUID } from 'node:crypto';
 
 import Fastify, { type FastifyInstance } from 'fastify';
 
+import { parseJsonBodies } from '../server/json-body.js';
 import { describeError } from './http.js';
 import type { ErrorInfoContext, Handler } from './job.js';
 import type { Logger } from './logger.js';
@@ -42,12 +49,79 @@ export interface DevApiOptions {
   streamWaitMs?: number;
   /** Finished jobs are forgotten after this long. Default 30 minutes. */
   retainMs?: number;
+  /** Hosts a job's `webhook` may point at: `host` (any port) or `host:port`. Default: none. */
+  webhookHosts?: readonly string[];
+  /** A request whose headers and body have not all arrived by then is answered 408. Default 30 s. */
+  requestTimeoutMs?: number;
+}
+
+/** The flag that allows webhook hosts, named in every refusal so the user knows what to change. */
+const WEBHOOK_HOSTS_FLAG = '--rp_webhook_hosts';
+
+/**
+ * One allow-list entry, normalized as URL.hostname normalizes a webhook's host (lower case,
+ * IPv4 in dotted form, IPv6 in brackets), plus `:port` when it names one. No scheme, path,
+ * credentials or wildcard: an entry names exactly one host.
+ */
+function webhookHostEntry(entry: string): string {
+  const m = /^(\[[0-9a-f:.]+\]|[^:/?#@[\]*\s\\]+)(?::(\d{1,5}))?$/i.exec(entry);
+  const port = m?.[2] === undefined ? null : Number(m[2]);
+  let hostname: string | undefined;
+  try {
+    hostname = m ? new URL(`http://${m[1]}`).hostname : undefined;
+  } catch {
+    // not a valid host: refused below
+  }
+  if (!hostname || (port !== null && (port < 1 || port > 65535))) {
+    throw new Error(`${WEBHOOK_HOSTS_FLAG}: "${entry}" is not a hostname or host:port (no scheme, path or wildcard)`);
+  }
+  return port === null ? hostname : `${hostname}:${port}`;
+}
+
+/** Parses a comma-separated --rp_webhook_hosts value; throws on an entry that is not a host. */
+export function parseWebhookHosts(list: string): string[] {
+  return list
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '')
+    .map(webhookHostEntry);
+}
+
+/** Why a job's `webhook` is refused, or null when it may be used. */
+function webhookProblem(webhook: unknown, allowed: ReadonlySet<string>): string | null {
+  if (typeof webhook !== 'string') return '"webhook" must be a URL';
+  let url: URL;
+  try {
+    url = new URL(webhook);
+  } catch {
+    return '"webhook" must be a URL';
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return '"webhook" must be an http or https URL';
+  if (url.username !== '' || url.password !== '') return '"webhook" must not carry credentials (user:password@)';
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  if (allowed.has(url.hostname) || allowed.has(`${url.hostname}:${port}`)) return null;
+  return allowed.size === 0
+    ? `"webhook" is off: start the worker with ${WEBHOOK_HOSTS_FLAG} ${url.hostname} to allow webhooks to that host`
+    : `"webhook" host ${url.host} is not allowed: add it to ${WEBHOOK_HOSTS_FLAG}`;
 }
 
 const TERMINAL = new Set<Status>(['COMPLETED', 'FAILED', 'CANCELLED']);
 
 export function createDevApi(options: DevApiOptions): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 32 * 1024 * 1024 });
+  const requestTimeout = options.requestTimeoutMs ?? 30_000;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 32 * 1024 * 1024,
+    // A client that never finishes sending its request must not hold a connection for ever
+    // (fastify's default is no limit). It bounds receiving the request only: /runsync may still
+    // take 90 s to answer. Node swaps the two limits when headersTimeout (default 60 s) is the
+    // larger, which would let a stalled body stay 60 s, and checks only every 30 s by default.
+    requestTimeout,
+    http: { headersTimeout: requestTimeout, connectionsCheckingInterval: Math.min(1000, requestTimeout) },
+  });
+  // Prototype keys are refused naming the key (fastify's parser says only "not valid JSON").
+  parseJsonBodies(app, (key) => Object.assign(new Error(`The body has the key ${key}, which is refused (it could pollute object prototypes)`), { statusCode: 400 }));
+  const webhookHosts = new Set((options.webhookHosts ?? []).map(webhookHostEntry));
   const jobs = new Map<string, DevJob>();
   const queue: DevJob[] = [];
   let running = 0;
@@ -77,15 +151,26 @@ export function createDevApi(options: DevApiOptions): FastifyInstance {
   };
 
   const sendWebhook = async (job: DevJob) => {
+    // The log names the webhook by its origin only: its path or query may hold a token, and the
+    // job's result never goes into a log line.
+    const origin = new URL(job.webhook!).origin;
     try {
-      await fetch(job.webhook!, {
+      const response = await fetch(job.webhook!, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(view(job)),
+        // An allowed host must not be able to bounce the POST to one that is not.
+        redirect: 'manual',
         signal: AbortSignal.timeout(10_000),
       });
+      await response.body?.cancel();
+      if (response.status >= 300 && response.status < 400) {
+        options.log.warn(`The webhook at ${origin} answered HTTP ${response.status}; redirects are not followed`, job.id);
+      } else if (!response.ok) {
+        options.log.warn(`The webhook at ${origin} answered HTTP ${response.status}`, job.id);
+      }
     } catch (error) {
-      options.log.warn(`The webhook failed (${describeError(error)})`, job.id);
+      options.log.warn(`The webhook at ${origin} failed (${describeError(error)})`, job.id);
     }
   };
 
@@ -127,15 +212,26 @@ export function createDevApi(options: DevApiOptions): FastifyInstance {
     ...(job.error !== undefined && { error: job.error }),
   });
 
+  // Every error leaves as {"error": message}, the shape of the dev API's own 400s and 404s:
+  // fastify's (malformed JSON, a `__proto__` key, a wrong content type, an oversize body) and
+  // unknown routes too. A 5xx keeps its details in the log.
+  app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
+    const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    if (status === 500) options.log.error(`${request.method} ${request.url.split('?')[0]}: ${error.message}`);
+    return reply.status(status).send({ error: status === 500 ? 'Internal server error' : error.message });
+  });
+  app.setNotFoundHandler((request, reply) => reply.status(404).send({ error: `Route ${request.method} ${request.url.split('?')[0]} not found` }));
+
   const submit = (body: unknown): DevJob | string => {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) return 'The request body must be a JSON object';
     const { input, webhook } = body as { input?: unknown; webhook?: unknown };
     if (input === null || typeof input !== 'object' || Array.isArray(input)) return '"input" must be a JSON object';
-    if (webhook !== undefined && typeof webhook !== 'string') return '"webhook" must be a URL';
+    const refused = webhook === undefined ? null : webhookProblem(webhook, webhookHosts);
+    if (refused !== null) return refused;
     const job: DevJob = {
       id: `test-${randomUUID()}`,
       input,
-      ...(webhook !== undefined && { webhook }),
+      ...(typeof webhook === 'string' && { webhook }),
       status: 'IN_QUEUE',
       items: [],
       read: 0,

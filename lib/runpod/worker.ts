@@ -24,6 +24,8 @@ export interface WorkerCliOptions {
   serveApi?: boolean;
   apiHost?: string;
   apiPort?: number;
+  /** Hosts a job's `webhook` may point at (--rp_webhook_hosts); none when absent. */
+  webhookHosts?: string[];
   logLevel?: LogLevel;
 }
 
@@ -142,11 +144,14 @@ export async function runWorker(cli: WorkerCliOptions = {}, env: Record<string, 
     if (testJob) {
       code = await runLocalTest({ handler, job: testJob, log, errorContext });
     } else if (mode === 'api') {
-      const app = createDevApi({ handler, concurrency: config.maxConcurrency, log, errorContext });
-      const host = cli.apiHost ?? 'localhost';
-      const port = cli.apiPort ?? 8000;
-      await app.listen({ host, port });
-      log.info(`Local endpoint API on http://${host}:${port} (/run, /runsync, /stream/{id}, /status/{id}, /cancel/{id}, /health)`);
+      const webhookHosts = cli.webhookHosts ?? [];
+      const app = createDevApi({ handler, concurrency: config.maxConcurrency, log, errorContext, webhookHosts });
+      // Loopback only unless told otherwise: the API has no authentication.
+      const host = cli.apiHost ?? '127.0.0.1';
+      const address = await app.listen({ host, port: cli.apiPort ?? 8000 });
+      log.info(`Local endpoint API on ${address} (/run, /runsync, /stream/{id}, /status/{id}, /cancel/{id}, /health)`);
+      if (!isLoopback(host)) log.warn(`The local API listens on ${host} and has no authentication: anyone who can reach it can run jobs`);
+      log.info(webhookHosts.length > 0 ? `Job webhooks allowed to: ${webhookHosts.join(', ')}` : 'Job webhooks are off (--rp_webhook_hosts allows hosts)');
       await new Promise<void>((resolve) => onSignal(() => resolve()));
       await app.close();
       code = 0;
@@ -164,6 +169,10 @@ export async function runWorker(cli: WorkerCliOptions = {}, env: Record<string, 
     await llm.close();
   }
   return code;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /** SIGTERM/SIGINT run `handler` once; a second signal exits at once. */

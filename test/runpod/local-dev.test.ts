@@ -100,6 +100,7 @@ describe('the local endpoint API', () => {
       log: silentLogger,
       errorContext: { hostname: 'local', workerId: 'local' },
       streamWaitMs: 2000,
+      webhookHosts: ['127.0.0.1'], // the webhook test's receiver (webhooks are refused by default)
     });
     origin = await app.listen({ host: '127.0.0.1', port: 0 });
   });
