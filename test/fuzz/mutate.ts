@@ -167,7 +167,7 @@ const MUTATIONS: ((m: Mutator, d: Draft) => void)[] = [
   // Large strings and lists (up to a few times the prompt cap).
   (m, d) => {
     const at = m.pick(paths(d.body));
-    const size = m.pick([100, 5_000, 9_000, 50_000, 300_000]);
+    const size = m.pick([100, 5_000, 9_000, 50_000]);
     d.body = setAt(d.body, at, m.chance(0.5) ? 'word '.repeat(size / 5) : Array.from({ length: size }, () => m.int(0, 5000)));
     d.mutations.push(`size ${at.join('.')} ${size}`);
   },
