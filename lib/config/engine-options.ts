@@ -66,7 +66,8 @@ export interface EngineOptions {
   /**
    * Most sequences waiting for a running slot; past it, new requests are refused with an
    * OverloadedError (HTTP 503 with Retry-After). Default: no bound in the library (your code
-   * decides what it submits); `nodellm serve` and the worker default to 4096.
+   * decides what it submits) and the worker (MAX_CONCURRENCY bounds the jobs it takes, and a job
+   * refused would be a job lost); `nodellm serve` defaults to 4096.
    */
   maxWaitingSeqs?: number;
   /** A chat template (or a path to one) replacing the model's (CUSTOM_CHAT_TEMPLATE). */
@@ -76,7 +77,7 @@ export interface EngineOptions {
 }
 
 const positiveInt = z.number().int().min(1, 'must be a positive integer');
-/** maxWaitingSeqs of `nodellm serve` and the worker, where a bound protects the other users. */
+/** maxWaitingSeqs of `nodellm serve`, where a bound protects the other users. */
 export const SERVER_MAX_WAITING_SEQS = 4096;
 
 /** The values of `device` and `loadFormat`, for every place that reads them (flags, env, options). */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 
 import type { LogLevel } from '../runpod/logger.js';
-import { DEVICES, type EngineOptions, gpuMemoryShare, LOAD_FORMATS, SERVER_MAX_WAITING_SEQS } from './engine-options.js';
+import { DEVICES, type EngineOptions, gpuMemoryShare, LOAD_FORMATS } from './engine-options.js';
 import { ConfigError, EnvReader, isFalse, isNumber, isOneOf } from './env-reader.js';
 
 export { ConfigError } from './env-reader.js';
@@ -195,7 +195,10 @@ export function readWorkerConfig(
   // nodellm's own limits (issue 16): what one job may ask for, and how much may wait.
   const perRequest = r.int('MAX_SEQS_PER_REQUEST');
   if (perRequest !== undefined) engine.maxSeqsPerRequest = perRequest;
-  engine.maxWaitingSeqs = r.int('MAX_WAITING_SEQS') ?? SERVER_MAX_WAITING_SEQS;
+  // No bound unless set: MAX_CONCURRENCY already bounds the jobs taken, and a job refused as
+  // overloaded would be a job lost, where waiting a little longer loses nothing.
+  const maxWaiting = r.int('MAX_WAITING_SEQS');
+  if (maxWaiting !== undefined) engine.maxWaitingSeqs = maxWaiting;
   const promptChars = r.int('MAX_PROMPT_CHARS');
   if (promptChars !== undefined) engine.maxPromptChars = promptChars;
 

@@ -106,7 +106,7 @@ export const WORKER_ENV: EnvVarDoc[] = [
   v('ATTENTION_BACKEND', SCHED, 'none', 'default only', notYet('choosing the attention kernels'), 'FLASHINFER'),
   v('ASYNC_SCHEDULING', SCHED, 'true (vLLM >= 0.14)', 'yes', "true: on a GPU the next decode step is scheduled and launched before the last one's tokens are post-processed; false: one step at a time", 'false'),
   v('MAX_SEQS_PER_REQUEST', SCHED, '256 (nodellm)', 'yes', "nodellm's own: most sequences (prompts x n) one request may start; more is refused, naming n", '64'),
-  v('MAX_WAITING_SEQS', SCHED, '4096 (nodellm)', 'yes', "nodellm's own: most sequences waiting for a slot; past it a job or OpenAI request is refused as overloaded (HTTP 503 with Retry-After)", '512'),
+  v('MAX_WAITING_SEQS', SCHED, 'none (nodellm)', 'yes', "nodellm's own: most sequences waiting for a slot, past which a job fails as overloaded (error_code 503); unset, MAX_CONCURRENCY alone bounds the work taken, so no job is refused", '512'),
   v('MAX_PROMPT_CHARS', SCHED, '16 x max_model_len (nodellm)', 'yes', "nodellm's own: most characters of a prompt (or of the messages' contents, summed), refused before tokenization", '100000'),
   v('STREAM_INTERVAL', SCHED, '1', 'default only', notYet('streaming every N steps'), '4'),
   // Tokenizer

@@ -165,7 +165,7 @@ describe('reading rules', () => {
   });
 
   it('"", None and none mean unset; 0 means unset for MAX_MODEL_LEN and MAX_NUM_BATCHED_TOKENS', () => {
-    expect(read({ QUANTIZATION: 'None', TENSOR_PARALLEL_SIZE: '', SPECULATIVE_MODEL: 'none', MAX_MODEL_LEN: '0', MAX_NUM_BATCHED_TOKENS: '0' }).engine).toEqual({ gpuMemoryUtilization: 0.95, maxWaitingSeqs: 4096 });
+    expect(read({ QUANTIZATION: 'None', TENSOR_PARALLEL_SIZE: '', SPECULATIVE_MODEL: 'none', MAX_MODEL_LEN: '0', MAX_NUM_BATCHED_TOKENS: '0' }).engine).toEqual({ gpuMemoryUtilization: 0.95 });
   });
 
   it("GPU_MEMORY_UTILIZATION defaults to worker-vllm's 0.95 and must be in (0, 1]", () => {
