@@ -47,6 +47,7 @@ describe('admission', () => {
     const small = await chat();
     const body = (await small.json()) as { usage: { completion_tokens: number } };
     const took = llm.engine.stepsRun - sentAt;
+    console.log(`small request: ${took} steps from sending to its answer`);
     expect(small.status).toBe(200);
     expect(body.usage.completion_tokens).toBe(4);
     // 4 tokens take 4 steps; a few more pass while the request crosses HTTP and is tokenized.
