@@ -120,6 +120,16 @@ export class AsyncEngine {
 
   static async create(options: EngineOptions = {}): Promise<AsyncEngine> {
     const opts = validateEngineOptions(options);
+    // Checked before anything loads, so a contradiction costs nothing.
+    const maxWaitingSeqs = opts.maxWaitingSeqs ?? Infinity;
+    // By default one request may ask for as much as may wait.
+    const admission = { maxSeqsPerRequest: opts.maxSeqsPerRequest ?? Math.min(DEFAULT_MAX_SEQS_PER_REQUEST, maxWaitingSeqs), maxWaitingSeqs };
+    if (admission.maxSeqsPerRequest > admission.maxWaitingSeqs) {
+      throw new ValidationError(
+        'maxSeqsPerRequest',
+        `maxSeqsPerRequest (${admission.maxSeqsPerRequest}) exceeds maxWaitingSeqs (${admission.maxWaitingSeqs}): a request that large could never be taken`,
+      );
+    }
     const dir = opts.model ?? (await ensureDefaultModel());
     const model = await readModelFiles(dir, { dummy: opts.loadFormat === 'dummy' });
     const maxModelLen = opts.maxModelLen ?? model.config.maxPositionEmbeddings;
@@ -138,15 +148,6 @@ export class AsyncEngine {
     await native.load();
     const name = opts.servedModelName ?? (opts.model ?? DEFAULT_MODEL_NAME);
     const limits = new InputLimits(maxModelLen, opts.maxPromptChars ?? maxModelLen * CHARS_PER_TOKEN);
-    const maxWaitingSeqs = opts.maxWaitingSeqs ?? Infinity;
-    // By default one request may ask for as much as may wait.
-    const admission = { maxSeqsPerRequest: opts.maxSeqsPerRequest ?? Math.min(DEFAULT_MAX_SEQS_PER_REQUEST, maxWaitingSeqs), maxWaitingSeqs };
-    if (admission.maxSeqsPerRequest > admission.maxWaitingSeqs) {
-      throw new ValidationError(
-        'maxSeqsPerRequest',
-        `maxSeqsPerRequest (${admission.maxSeqsPerRequest}) exceeds maxWaitingSeqs (${admission.maxWaitingSeqs}): a request that large could never be taken`,
-      );
-    }
     return new AsyncEngine(native, tokenizer, chatTemplate, model, name, maxModelLen, opts.maxLogprobs ?? 20, limits, admission);
   }
 

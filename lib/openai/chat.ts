@@ -3,11 +3,11 @@ import { z } from 'zod';
 
 import type { ChatMessage } from '../chat/template.js';
 import { ValidationError } from '../errors.js';
+import type { RequestGroup } from '../engine/admission.js';
 import type { TokenLogprob } from '../engine/types.js';
 import type { LLM } from '../llm.js';
 import { OpenAIError } from './errors.js';
 import { chatLogprobs } from './logprobs.js';
-import type { RequestGroup } from '../engine/admission.js';
 import { checkCommon, checkModel, commonFields, openRequestGroup, requestObject, splitRequest } from './request-fields.js';
 import { SYSTEM_FINGERPRINT, type Usage, makeId, mergeStreams, now, startAll } from './shared.js';
 

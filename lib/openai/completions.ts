@@ -4,11 +4,11 @@ import { setMaxListeners } from 'node:events';
 
 import { z } from 'zod';
 
+import type { RequestGroup } from '../engine/admission.js';
 import type { AsyncEngine } from '../engine/async-engine.js';
 import type { RequestChunk, TokenLogprob } from '../engine/types.js';
 import { OpenAIError } from './errors.js';
 import { type CompletionLogprobs, appendCompletionLogprobs, completionLogprobs, nextTextOffset } from './logprobs.js';
-import type { RequestGroup } from '../engine/admission.js';
 import { checkCommon, checkModel, commonFields, openRequestGroup, requestObject, splitRequest } from './request-fields.js';
 import { SYSTEM_FINGERPRINT, type Usage, makeId, mergeStreams, now, startAll } from './shared.js';
 

@@ -8,7 +8,6 @@ import type { RequestGroup } from '../engine/admission.js';
 import type { AsyncEngine } from '../engine/async-engine.js';
 import { validationErrorFrom } from '../engine/sampling-params.js';
 import type { SamplingParams } from '../engine/sampling-params.js';
-import { findPrototypeKey } from '../prototype-keys.js';
 import { OpenAIError } from './errors.js';
 
 export const streamOptionsSchema = z
@@ -47,16 +46,12 @@ export const commonFields = {
 };
 
 /**
- * The body as an object, refused (400 naming the key) when it is not a JSON object or holds a
- * key that reaches for a prototype (`__proto__`, `constructor.prototype`) at any depth.
+ * The body as an object (400 when it is not one). Prototype keys never reach here: the server's
+ * JSON parser (lib/server/json-body.ts) and the worker's job input (parseJobInput) refuse them.
  */
 export function requestObject(body: unknown): Record<string, unknown> {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new OpenAIError(400, 'The request body must be a JSON object');
-  }
-  const forbidden = findPrototypeKey(body);
-  if (forbidden) {
-    throw new OpenAIError(400, `Unknown or unsupported parameter: ${forbidden} (a prototype key)`, 'invalid_request_error', forbidden);
   }
   return body as Record<string, unknown>;
 }

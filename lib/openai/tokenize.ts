@@ -24,8 +24,7 @@ function rejectExtra(sampling: object): void {
 
 export async function tokenize(llm: LLM, body: unknown) {
   const raw = requestObject(body);
-  // Measured before anything is validated in depth, rendered or tokenized.
-  if (typeof raw.prompt === 'string') llm.engine.checkPromptText(raw.prompt, 'prompt');
+  // Measured before the schema walks the messages (a prompt is measured by encodePrompt).
   if (Array.isArray(raw.messages)) llm.engine.checkMessages(raw.messages);
   const { fields, sampling } = splitRequest(raw, tokenizeShape);
   rejectExtra(sampling);

@@ -76,6 +76,9 @@ describe('models that cannot be loaded', () => {
     await expect(LLM.load({ nonsense: 1 } as object)).rejects.toThrow(/Unknown engine option: nonsense/);
     await expect(LLM.load({ gpuMemoryUtilization: 1.5 })).rejects.toThrow(/Invalid engine option gpuMemoryUtilization: must be in \(0, 1\], but received 1.5/);
     await expect(LLM.load({ gpuMemoryUtilization: 0 })).rejects.toThrow(/gpuMemoryUtilization: must be in \(0, 1\]/);
+    // A request allowed more sequences than may wait could never be taken.
+    await expect(LLM.load({ maxSeqsPerRequest: 100, maxWaitingSeqs: 10 })).rejects.toThrow(/maxSeqsPerRequest \(100\) exceeds maxWaitingSeqs \(10\)/);
+    await expect(LLM.load({ maxPromptChars: 0 })).rejects.toThrow(/maxPromptChars/);
   });
 });
 

@@ -195,6 +195,10 @@ describe('reading rules', () => {
       'DEFAULT_BATCH_SIZE_GROWTH_FACTOR: must be a number > 0, but is "-1"',
       'MAX_CONCURRENCY: must be an integer >= 1, but is "0"',
     ]);
+    expect(problems({ MAX_WAITING_SEQS: 'lots', MAX_PROMPT_CHARS: '0' })).toEqual([
+      'MAX_WAITING_SEQS: must be a number, but is "lots"',
+      'MAX_PROMPT_CHARS: must be an integer >= 1, but is "0"',
+    ]);
   });
 
   it('documented and old batch names must agree when both are set', () => {
