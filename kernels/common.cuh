@@ -22,6 +22,27 @@ __device__ __forceinline__ __half from_float<__half>(float x) { return __float2h
 // silu(g) * u, the gated MLP's activation (silu_mul, and gate_up's one-row GEMV epilogue).
 __device__ __forceinline__ float silu_mul_value(float g, float u) { return g / (1.0f + __expf(-g)) * u; }
 
+// tanh to a few ulp. The build's --use_fast_math turns tanhf() into tanh.approx.f32, whose
+// relative error of about 2^-11 is too coarse for soft-capped logits and attention scores (with
+// a cap of 30 or 50 it moves a score by hundredths); expm1f is not approximated. Past |x| = 9,
+// tanh is 1 in float32 (and expm1f(2x) would overflow by 44); a NaN stays NaN.
+__device__ __forceinline__ float tanh_precise(float x) {
+  const float a = fabsf(x);
+  const float e = expm1f(2.0f * (a > 9.0f ? 9.0f : a));
+  return copysignf(e / (e + 2.0f), x);
+}
+
+// gelu_tanh(g) * u (gelu_pytorch_tanh, Gemma's GeGLU): 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))).
+__device__ __forceinline__ float gelu_tanh_mul_value(float g, float u) {
+  const float inner = 0.7978845608028654f * (g + 0.044715f * g * g * g);
+  return 0.5f * g * (1.0f + tanh_precise(inner)) * u;
+}
+
+// cap * tanh(s / cap): Gemma 2's soft-capping of attention scores and final logits.
+__device__ __forceinline__ float softcap_value(float s, float cap, float inv_cap) {
+  return cap * tanh_precise(s * inv_cap);
+}
+
 // RoPE of one pair (x1 from the first half of a head, x2 from the second, neox style), its
 // roundings spelled out so that every kernel that rotates gets the same bits (rope.cu and the
 // qkv GEMV's epilogue); left to itself the compiler contracts the two products differently in

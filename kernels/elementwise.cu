@@ -1,5 +1,6 @@
 // Simple per-element kernels: dtype conversion, seeded random fill (LOAD_FORMAT=dummy), the
-// embedding lookup, bias add, SiLU-and-multiply (vectorised for 16-bit rows), and row gathers.
+// embedding lookup (scaled), bias add, SiLU- and GELU(tanh)-and-multiply (vectorised for 16-bit
+// rows), row gathers, and the soft-capping of float32 logits.
 #include <cstdio>
 
 #include "backend/random_fill.h"
@@ -37,13 +38,14 @@ __global__ void fill_random_kernel(T* dst, int64_t stride, int64_t rows, int64_t
   dst[(i / cols) * stride + i % cols] = from_float<T>(offset + scale * random_fill_value(seed, static_cast<uint64_t>(i)));
 }
 
+// out = table[id] * scale (1 but for Gemma's sqrt(hidden_size): x * 1.0f is x, bit for bit).
 template <typename T>
 __global__ void embedding_kernel(float* out, int64_t out_stride, const T* table, int64_t table_stride,
-                                 const int32_t* ids, int64_t cols) {
+                                 const int32_t* ids, int64_t cols, float scale) {
   begin_chained_kernel();
   const int64_t row = blockIdx.x;
   const T* src = table + ids[row] * table_stride;
-  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) out[row * out_stride + c] = to_float(src[c]);
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) out[row * out_stride + c] = to_float(src[c]) * scale;
 }
 
 template <typename T>
@@ -55,23 +57,33 @@ __global__ void add_bias_kernel(T* out, int64_t stride, const T* bias, int64_t r
   o = from_float<T>(to_float(o) + to_float(bias[i % cols]));
 }
 
-template <typename T>
-__global__ void silu_mul_kernel(T* out, int64_t out_stride, const T* gate_up, int64_t in_stride, int64_t rows, int64_t cols) {
+// The gated MLP's activation of (gate, up): silu(gate) * up (Llama, Qwen, Mistral, Phi) or
+// gelu_tanh(gate) * up (Gemma's GeGLU).
+enum class Gate { kSilu, kGeluTanh };
+
+template <Gate G>
+__device__ __forceinline__ float gated_value(float g, float u) {
+  if constexpr (G == Gate::kSilu) return silu_mul_value(g, u);
+  else return gelu_tanh_mul_value(g, u);
+}
+
+template <typename T, Gate G>
+__global__ void gated_mul_kernel(T* out, int64_t out_stride, const T* gate_up, int64_t in_stride, int64_t rows, int64_t cols) {
   begin_chained_kernel();
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (i >= rows * cols) return;
   const int64_t r = i / cols, c = i % cols;
   const float g = to_float(gate_up[r * in_stride + c]);
   const float u = to_float(gate_up[r * in_stride + cols + c]);
-  out[r * out_stride + c] = from_float<T>(silu_mul_value(g, u));
+  out[r * out_stride + c] = from_float<T>(gated_value<G>(g, u));
 }
 
-// silu_mul for 16-bit rows whose halves are whole 16-byte chunks: a block per row, 8 columns a
+// The same for 16-bit rows whose halves are whole 16-byte chunks: a block per row, 8 columns a
 // thread at a time, no index division (the per-element kernel above ran at a third of the copy
 // bandwidth in prefill, where a 64-bit divide per element dominated). Same bits as the per-element
 // kernel.
-template <typename T>
-__global__ void silu_mul_vec_kernel(T* out, int64_t out_stride, const T* gate_up, int64_t in_stride, int64_t cols) {
+template <typename T, Gate G>
+__global__ void gated_mul_vec_kernel(T* out, int64_t out_stride, const T* gate_up, int64_t in_stride, int64_t cols) {
   begin_chained_kernel();
   const int64_t row = blockIdx.x;
   const uint4* gate = reinterpret_cast<const uint4*>(gate_up + row * in_stride);
@@ -84,9 +96,18 @@ __global__ void silu_mul_vec_kernel(T* out, int64_t out_stride, const T* gate_up
     uint4 ov;
     T* o = reinterpret_cast<T*>(&ov);
 #pragma unroll
-    for (int e = 0; e < 8; ++e) o[e] = from_float<T>(silu_mul_value(to_float(g[e]), to_float(u[e])));
+    for (int e = 0; e < 8; ++e) o[e] = from_float<T>(gated_value<G>(to_float(g[e]), to_float(u[e])));
     dst[c] = ov;
   }
+}
+
+// x = cap * tanh(x / cap) on float32 logits, in place.
+__global__ void softcap_kernel(float* x, int64_t stride, int64_t rows, int64_t cols, float cap, float inv_cap) {
+  begin_chained_kernel();
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= rows * cols) return;
+  float& v = x[(i / cols) * stride + i % cols];
+  v = softcap_value(v, cap, inv_cap);
 }
 
 template <typename T>
@@ -122,13 +143,13 @@ void fill_random(const Tensor& dst, uint64_t seed, float scale, float offset, cu
   check_launch("fill_random");
 }
 
-void embedding(const Tensor& out, const Tensor& table, const Tensor& ids, cudaStream_t stream) {
+void embedding(const Tensor& out, const Tensor& table, const Tensor& ids, float scale, cudaStream_t stream) {
   if (out.rows == 0) return;
   NODELLM_CHECK(out.dtype == DType::F32, "embedding writes the float32 residual stream");
   dispatch_float(table.dtype, "embedding", [&](auto t) {
     using T = decltype(t);
     launch_chained("embedding", embedding_kernel<T>, dim3(out.rows), dim3(kThreads), stream, out.ptr<float>(), out.stride,
-                   table.ptr<T>(), table.stride, ids.ptr<int32_t>(), out.cols);
+                   table.ptr<T>(), table.stride, ids.ptr<int32_t>(), out.cols, scale);
   });
 }
 
@@ -143,22 +164,46 @@ void add_bias(const Tensor& out, const Tensor& bias, cudaStream_t stream) {
   });
 }
 
-void silu_mul(const Tensor& out, const Tensor& gate_up, cudaStream_t stream) {
+namespace {
+
+template <Gate G>
+void gated_mul(const char* name, const Tensor& out, const Tensor& gate_up, cudaStream_t stream) {
   const int64_t n = out.rows * out.cols;
   if (n == 0) return;
-  dispatch_float(out.dtype, "silu_mul", [&](auto t) {
+  NODELLM_CHECK(out.dtype == gate_up.dtype && gate_up.cols >= 2 * out.cols && gate_up.rows >= out.rows, name,
+                ": gate_up [", gate_up.rows, ",", gate_up.cols, "] does not pair with out [", out.rows, ",", out.cols, "]");
+  dispatch_float(out.dtype, name, [&](auto t) {
     using T = decltype(t);
     if constexpr (sizeof(T) == 2) {
       if (out.cols % 8 == 0 && out.stride % 8 == 0 && gate_up.stride % 8 == 0 && aligned16(out.ptr<T>()) &&
           aligned16(gate_up.ptr<T>())) {
-        launch_chained("silu_mul", silu_mul_vec_kernel<T>, dim3(static_cast<unsigned>(out.rows)), dim3(kThreads), stream,
+        launch_chained(name, gated_mul_vec_kernel<T, G>, dim3(static_cast<unsigned>(out.rows)), dim3(kThreads), stream,
                        out.ptr<T>(), out.stride, gate_up.ptr<T>(), gate_up.stride, out.cols);
         return;
       }
     }
-    launch_chained("silu_mul", silu_mul_kernel<T>, dim3(blocks_for(n)), dim3(kThreads), stream, out.ptr<T>(), out.stride,
+    launch_chained(name, gated_mul_kernel<T, G>, dim3(blocks_for(n)), dim3(kThreads), stream, out.ptr<T>(), out.stride,
                    gate_up.ptr<T>(), gate_up.stride, out.rows, out.cols);
   });
+}
+
+}  // namespace
+
+void silu_mul(const Tensor& out, const Tensor& gate_up, cudaStream_t stream) {
+  gated_mul<Gate::kSilu>("silu_mul", out, gate_up, stream);
+}
+
+void gelu_tanh_mul(const Tensor& out, const Tensor& gate_up, cudaStream_t stream) {
+  gated_mul<Gate::kGeluTanh>("gelu_tanh_mul", out, gate_up, stream);
+}
+
+void softcap(const Tensor& x, float cap, cudaStream_t stream) {
+  const int64_t n = x.rows * x.cols;
+  if (n == 0) return;
+  NODELLM_CHECK(x.dtype == DType::F32, "softcap works on float32 logits, not ", dtype_name(x.dtype));
+  NODELLM_CHECK(cap > 0.0f, "softcap: the cap must be positive, not ", cap);
+  launch_chained("softcap", softcap_kernel, dim3(blocks_for(n)), dim3(kThreads), stream, x.ptr<float>(), x.stride,
+                 x.rows, x.cols, cap, 1.0f / cap);
 }
 
 void gather_rows(const Tensor& out, const Tensor& x, const Tensor& rows, cudaStream_t stream) {

@@ -3,7 +3,9 @@
 //   - gate_up then SiLU·mul: a block computes the gate and the up rows of the same features and
 //     writes silu(gate) * up;
 //   - qkv then RoPE + KV write: a block computes the two halves of the same head dimensions
-//     (j and j + head_dim / 2), rotates q and k, and writes k and v into the paged cache.
+//     (j and j + rotary_dim / 2 for j < rotary_dim / 2; with partial rotary, the dims past
+//     rotary_dim pair up too and pass through), rotates q and k, and writes k and v into the
+//     paged cache.
 // Each warp's product is the plain GEMV's (kernels/gemv.cuh), rounded as linear() would write it,
 // and the epilogue computes what silu_mul and rope_kv_write compute from that: the same bits as
 // the unfused kernels (backend_check holds them to it). Whole-row weights only pair within a
@@ -35,24 +37,33 @@ struct PairArgs {
   int chunks;     // input chunks of 8 values
   int parts;      // warps per weight row
   // kSiluMul: pair p is gate row p and up row pairs + p.
-  // kRopeKvWrite: pair p is head h = p / half, rows h * head_dim + j and + half (j = p % half);
-  // heads [0, q_heads) are q, then kv_heads of k, then kv_heads of v.
-  int head_dim, q_heads, kv_heads;
+  // kRopeKvWrite: pair p is head h = p / half (half = head_dim / 2), j = p % half: for j <
+  // rot_half (rotary_dim / 2), dims j and j + rot_half, which rotate; past it, dims rot_half + j
+  // and rot_half + j + (half - rot_half), which pass through (partial rotary). With rotary_dim ==
+  // head_dim that is dims j and j + half. Heads [0, q_heads) are q, then kv_heads of k, then
+  // kv_heads of v.
+  int head_dim, rot_half, q_heads, kv_heads;
   const int32_t* positions;
-  const float* cos_sin;  // [max_pos, head_dim]: cos | sin
+  const float* cos_sin;  // [max_pos, rotary_dim] (row stride table_stride): cos | sin
+  int64_t table_stride;
   T* k_cache;
   T* v_cache;
   int64_t cache_stride;
   const int32_t* slots;
 };
 
+// kRopeKvWrite: the dim within its head of pair j's first or second value (see PairArgs).
+template <typename T>
+__device__ __forceinline__ int head_offset(const PairArgs<T>& a, int j, bool second) {
+  return j < a.rot_half ? j + (second ? a.rot_half : 0) : a.rot_half + j + (second ? a.head_dim / 2 - a.rot_half : 0);
+}
+
 template <Epilogue E, typename T>
 __device__ __forceinline__ int pair_row(const PairArgs<T>& a, int pair, bool second) {
   if constexpr (E == Epilogue::kSiluMul) {
     return pair + (second ? a.pairs : 0);
   } else {
-    const int half = a.head_dim / 2;
-    return (pair / half) * a.head_dim + pair % half + (second ? half : 0);
+    return (pair / (a.head_dim / 2)) * a.head_dim + head_offset(a, pair % (a.head_dim / 2), second);
   }
 }
 
@@ -83,10 +94,12 @@ gemv_pairs_kernel(PairArgs<T> a) {
   int64_t cache_row = 0;
   if constexpr (E == Epilogue::kRopeKvWrite) {
     if (finisher) {
-      const int half = a.head_dim / 2, j = p % half;
-      const float* t = a.cos_sin + static_cast<int64_t>(a.positions[0]) * a.head_dim;
-      cos_j = t[j];
-      sin_j = t[half + j];
+      const int j = p % (a.head_dim / 2);
+      if (j < a.rot_half) {
+        const float* t = a.cos_sin + static_cast<int64_t>(a.positions[0]) * a.table_stride;
+        cos_j = t[j];
+        sin_j = t[a.rot_half + j];
+      }
       cache_row = a.slots[0];
     }
   }
@@ -111,22 +124,23 @@ gemv_pairs_kernel(PairArgs<T> a) {
     a.out[p] = from_float<T>(silu_mul_value(first, second));
   } else {
     const int half = a.head_dim / 2, head = p / half, j = p % half;
-    const int at = head * a.head_dim + j;
+    const int d_lo = head_offset(a, j, false), d_hi = head_offset(a, j, true);
+    const int at = head * a.head_dim;
     T lo = from_float<T>(first), hi = from_float<T>(second);
-    if (head < a.q_heads + a.kv_heads) {  // q or k: rotated
+    if (head < a.q_heads + a.kv_heads && j < a.rot_half) {  // q or k, rotary dims: rotated
       float r1, r2;
       rotate_pair(first, second, cos_j, sin_j, r1, r2);
       lo = from_float<T>(r1);
       hi = from_float<T>(r2);
     }
-    a.out[at] = lo;
-    a.out[at + half] = hi;
+    a.out[at + d_lo] = lo;
+    a.out[at + d_hi] = hi;
     if (head >= a.q_heads) {  // k or v: into the cache
       const bool is_k = head < a.q_heads + a.kv_heads;
-      const int cache_at = (head - a.q_heads - (is_k ? 0 : a.kv_heads)) * a.head_dim + j;
+      const int cache_at = (head - a.q_heads - (is_k ? 0 : a.kv_heads)) * a.head_dim;
       T* cache = (is_k ? a.k_cache : a.v_cache) + cache_row * a.cache_stride;
-      cache[cache_at] = lo;
-      cache[cache_at + half] = hi;
+      cache[cache_at + d_lo] = lo;
+      cache[cache_at + d_hi] = hi;
     }
   }
 }
@@ -183,7 +197,9 @@ void gemv_silu_mul(const Tensor& act, const Tensor& x, const Tensor& w, const Te
 bool gemv_rope_kv_write_applies(const Tensor& qkv, const Tensor& x, const Tensor& w, const Tensor* bias,
                                 const RopeKvWrite& r) {
   const int64_t kv_cols = static_cast<int64_t>(r.kv_heads) * r.head_dim;
-  return one_row_pairs_fit(qkv, x, w, bias) && r.head_dim % 2 == 0 && qkv.cols == w.rows &&
+  const int64_t rotary_dim = r.cos_sin.cols;
+  return one_row_pairs_fit(qkv, x, w, bias) && r.head_dim % 2 == 0 && rotary_dim > 0 && rotary_dim % 2 == 0 &&
+         rotary_dim <= r.head_dim && r.cos_sin.dtype == DType::F32 && qkv.cols == w.rows &&
          w.rows == static_cast<int64_t>(r.q_heads + 2 * r.kv_heads) * r.head_dim && r.k_cache.dtype == qkv.dtype &&
          r.v_cache.dtype == qkv.dtype && r.k_cache.cols == kv_cols && r.v_cache.cols == kv_cols &&
          r.k_cache.stride == r.v_cache.stride;
@@ -196,6 +212,8 @@ void gemv_rope_kv_write(const Tensor& qkv, const Tensor& x, const Tensor& w, con
     if constexpr (!std::is_same_v<T, float>) {
       PairArgs<T> a = pair_args<T>(qkv, x, w, bias, static_cast<int>(w.rows / 2));
       a.head_dim = r.head_dim;
+      a.rot_half = static_cast<int>(r.cos_sin.cols / 2);
+      a.table_stride = r.cos_sin.stride;
       a.q_heads = r.q_heads;
       a.kv_heads = r.kv_heads;
       a.positions = r.positions.ptr<int32_t>();

@@ -14,11 +14,19 @@ void check_launch(const char* kernel);
 
 void convert(const Tensor& dst, const void* src_device, DType src_dtype, cudaStream_t stream);
 void fill_random(const Tensor& dst, uint64_t seed, float scale, float offset, cudaStream_t stream);
-void embedding(const Tensor& out, const Tensor& table, const Tensor& ids, cudaStream_t stream);
-void rmsnorm(const Tensor& out, const Tensor& x, const Tensor& weight, float eps, cudaStream_t stream);
+void embedding(const Tensor& out, const Tensor& table, const Tensor& ids, float scale, cudaStream_t stream);
+// weight_offset: 0, or 1 for Gemma's (1 + w) norms (backend.h). rmsnorm's x is the float32
+// residual stream, or an activation of out's dtype (Gemma's sandwich norms).
+void rmsnorm(const Tensor& out, const Tensor& x, const Tensor& weight, float eps, float weight_offset,
+             cudaStream_t stream);
 void add_rmsnorm(const Tensor& residual, const Tensor& x, const Tensor& out, const Tensor& weight,
-                 float eps, cudaStream_t stream);
+                 float eps, float weight_offset, cudaStream_t stream);
+// Per-head RMSNorm of x's rows in place (q_norm / k_norm of Qwen 3 and Gemma 3).
+void head_rmsnorm(const Tensor& x, const Tensor& weight, int head_dim, float eps, float weight_offset,
+                  cudaStream_t stream);
 void add_bias(const Tensor& out, const Tensor& bias, cudaStream_t stream);
+// cos_sin is [max_pos, rotary_dim] with rotary_dim <= head_dim (partial rotary: the rest of each
+// head passes through).
 void rope(const Tensor& q, const Tensor& k, const Tensor& positions, const Tensor& cos_sin,
           int head_dim, cudaStream_t stream);
 void rope_kv_write(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& positions,
@@ -49,7 +57,7 @@ void paged_attention(const Tensor& out, const Tensor& q, const Tensor& k_cache,
                      const Tensor& v_cache, const AttentionBatch& batch, const AttentionScratch& scratch,
                      cudaStream_t stream);
 // The tensor-core kernel for sequences with several new rows (prefill chunks): whether it
-// applies to this step (16-bit, head_dim 64 or 128, some sequence with more than one new row),
+// applies to this step (16-bit, head_dim 64, 128 or 256, some sequence with more than one new row),
 // and the launch; paged_attention() calls both and leaves single-row sequences to itself.
 bool prefill_attention_applies(const Tensor& q, const AttentionBatch& batch);
 void prefill_attention(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
@@ -71,6 +79,9 @@ bool gemv_rope_kv_write_applies(const Tensor& qkv, const Tensor& x, const Tensor
 void gemv_rope_kv_write(const Tensor& qkv, const Tensor& x, const Tensor& w, const Tensor* bias, const RopeKvWrite& r,
                         cudaStream_t stream);
 void silu_mul(const Tensor& out, const Tensor& gate_up, cudaStream_t stream);
+void gelu_tanh_mul(const Tensor& out, const Tensor& gate_up, cudaStream_t stream);
+// x = cap * tanh(x / cap) on float32 logits, in place.
+void softcap(const Tensor& x, float cap, cudaStream_t stream);
 void gather_rows(const Tensor& out, const Tensor& x, const Tensor& rows, cudaStream_t stream);
 // penalty_counts: [rows, vocab] int32, all zero (and left zero); work: [rows, vocab] float32.
 void sample(const Tensor& logits, const SamplingBatch& batch, const SamplerOutput& out,

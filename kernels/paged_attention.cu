@@ -14,6 +14,13 @@
 // blocks (flash-decoding): each block writes its partial softmax, and a second kernel merges the
 // partitions of each (row, head). With many rows there is one partition per row. Prefill rows go
 // to the tensor-core kernel of prefill_attention.cu where it applies.
+//
+// Sliding windows (Mistral, Gemma 2/3, Qwen 2): a row at position p attends to keys
+// max(0, p - window + 1) .. p, a contiguous range like the whole context, so the kernels take it
+// as their row's range: partitions split only the window and start at its first key, and no
+// block reads a key (or a block-table entry) before it. Nothing is masked key by key, and a long
+// context costs what its window does. Soft-capping (Gemma 2) is a template flag: the score
+// s * scale becomes cap * tanh(s * scale / cap) before the softmax; off, the loops are as before.
 #include <algorithm>
 #include <cstdlib>
 #include <string>
@@ -40,7 +47,13 @@ struct Partials {
   int partitions;
   int heads;
   int min_keys;  // the fewest keys a partition takes, so one short context is not cut into slivers
+  int window;    // the layer's sliding window (0: none); partitions split only a row's window
 };
+
+// The first key that a row at `position` attends to.
+__device__ __forceinline__ int first_key(int position, int window) {
+  return window > 0 ? max(0, position - window + 1) : 0;
+}
 
 // The sequence whose new rows contain `row` (query_start is ascending).
 __device__ __forceinline__ int sequence_of_row(const int32_t* query_start, int num_seqs, int row) {
@@ -52,11 +65,12 @@ __device__ __forceinline__ int sequence_of_row(const int32_t* query_start, int n
   return lo;
 }
 
-// Keys per partition of a row whose last key is `position`. Each row splits its own context into
-// at most `partitions` equal parts of at least min_keys keys, decided here on the device so the
-// launch does not depend on the step's contexts (a recorded graph replays it as it is).
-__device__ __forceinline__ int partition_size(int position, const Partials& p) {
-  return max((position + p.partitions) / p.partitions, p.min_keys);  // ceil((position + 1) / partitions)
+// Keys per partition of a row that attends to `count` keys (its context, or its window). Each row
+// splits its own keys into at most `partitions` equal parts of at least min_keys keys, decided here
+// on the device so the launch does not depend on the step's contexts (a recorded graph replays it
+// as it is).
+__device__ __forceinline__ int partition_size(int count, const Partials& p) {
+  return max((count + p.partitions - 1) / p.partitions, p.min_keys);
 }
 
 // The keys of its sequence's context that a block of the decode kernels covers: its query row
@@ -76,8 +90,9 @@ __device__ __forceinline__ bool keys_of_block(const int32_t* query_start, const 
   const int query_len = query_start[seq + 1] - query_start[seq];
   if (single_row_only && query_len > 1) return false;
   const int position = seq_lens[seq] - query_len + (row - query_start[seq]);
-  const int per_partition = partition_size(position, partials);
-  keys.begin = partition * per_partition;
+  const int first = first_key(position, partials.window);
+  const int per_partition = partition_size(position + 1 - first, partials);
+  keys.begin = first + partition * per_partition;
   if (keys.begin > position) return false;
   keys.end = min(position + 1, keys.begin + per_partition);
   keys.blocks = block_tables + seq * table_stride;
@@ -142,15 +157,16 @@ __device__ void store_block_result(T* out, int64_t out_stride, int row, int firs
   }
 }
 
-template <typename T, int HeadDim>
+template <typename T, int HeadDim, bool SoftCap>
 __global__ void paged_attention_kernel(T* out, int64_t out_stride, const T* q, int64_t q_stride,
                                        const T* k_cache, const T* v_cache, int64_t cache_stride,
                                        const int32_t* query_start, const int32_t* seq_lens,
                                        const int32_t* block_tables, int64_t table_stride, int num_seqs,
-                                       int group, int block_size, float scale, int head_chunks,
+                                       int group, int block_size, float scale, float softcap, int head_chunks,
                                        bool single_row_only, Partials partials) {
   begin_chained_kernel();
   constexpr int kPerLane = HeadDim >= 32 ? HeadDim / 32 : 1;
+  const float inv_softcap = SoftCap ? 1.0f / softcap : 0.0f;
   const int row = blockIdx.x, kv_head = blockIdx.y;
   const int chunk = blockIdx.z % head_chunks, partition = blockIdx.z / head_chunks;
   const int first_head = kv_head * group + chunk * kMaxGroup;
@@ -189,7 +205,8 @@ __global__ void paged_attention_kernel(T* out, int64_t out_stride, const T* q, i
       if (g >= heads) break;
       float dot = 0.0f;
       for (int i = 0; i < kPerLane; ++i) dot += qv[g][i] * kv[i];
-      const float s = warp_sum(dot);
+      float s = warp_sum(dot);
+      if constexpr (SoftCap) s = softcap_value(s, softcap, inv_softcap);
       const float m_new = fmaxf(m[g], s);
       const float correction = __expf(m[g] - m_new);
       const float p = __expf(s - m_new);
@@ -224,17 +241,19 @@ __host__ __device__ constexpr int decode_unroll(int group) { return group >= 8 ?
 // the softmax is updated once per chunk of keys rather than per key. Group is the number of query
 // heads served by one pass over the KV head (a power of two up to 8; `heads` may be fewer). Each
 // warp has two chunks of keys in flight: the next one's loads go out before this one is scored.
-template <typename T, int HeadDim, int Group>
+template <typename T, int HeadDim, int Group, bool SoftCap>
 __global__ void __launch_bounds__(kWarps * 32, Group >= 8 ? 2 : 3)  // 3 blocks an SM: 12 warps of loads in flight
 paged_decode_kernel(T* out, int64_t out_stride, const T* q, int64_t q_stride, const T* k_cache, const T* v_cache,
                     int64_t cache_stride, const int32_t* query_start, const int32_t* seq_lens,
                     const int32_t* block_tables, int64_t table_stride, int num_seqs, int group, int block_size,
-                    float scale, int head_chunks, bool single_row_only, bool stage_table, Partials partials) {
+                    float scale, float softcap, int head_chunks, bool single_row_only, bool stage_table,
+                    Partials partials) {
   begin_chained_kernel();
   constexpr int kLanesPerKey = HeadDim / 8;
   constexpr int kKeysPerLoad = 32 / kLanesPerKey;
   constexpr int kUnroll = decode_unroll(Group);
   constexpr int kChunk = kKeysPerLoad * kUnroll;  // keys per warp per iteration
+  const float inv_softcap = SoftCap ? 1.0f / softcap : 0.0f;
   const int row = blockIdx.x, kv_head = blockIdx.y;
   const int chunk = blockIdx.z % head_chunks, partition = blockIdx.z / head_chunks;
   const int first_head = kv_head * group + chunk * Group;
@@ -310,6 +329,7 @@ paged_decode_kernel(T* out, int64_t out_stride, const T* q, int64_t q_stride, co
         for (int e = 0; e < 8; ++e) dot += qv[g][e] * kf[e];
 #pragma unroll
         for (int offset = kLanesPerKey / 2; offset > 0; offset >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
+        if constexpr (SoftCap) dot = softcap_value(dot, softcap, inv_softcap);
         sc[u][g] = valid ? dot : -INFINITY;
       }
     }
@@ -390,12 +410,12 @@ paged_decode_kernel(T* out, int64_t out_stride, const T* q, int64_t q_stride, co
 //     (low half) and g+8 (high half); one byte permute pairs the same dim of two keys.
 //   - P^T, B of O^T: S^T's C fragment (keys g, g+8 x heads 2t, 2t+1), packed and transposed in
 //     registers (movmatrix) into (keys 2t, 2t+1 / 2t+8, 2t+9 x head g).
-template <typename T, int HeadDim>
+template <typename T, int HeadDim, bool SoftCap>
 __global__ void __launch_bounds__(kWarps * 32, HeadDim == 128 ? 3 : 4)
 paged_decode_mma_kernel(T* out, int64_t out_stride, const T* q, int64_t q_stride, const T* k_cache, const T* v_cache,
                         int64_t cache_stride, const int32_t* query_start, const int32_t* seq_lens,
                         const int32_t* block_tables, int64_t table_stride, int num_seqs, int group, int block_size,
-                        float scale, int head_chunks, bool single_row_only, Partials partials) {
+                        float scale, float softcap, int head_chunks, bool single_row_only, Partials partials) {
   static_assert(HeadDim == 64 || HeadDim == 128, "head_dim 64 or 128");
   begin_chained_kernel();
   constexpr int kPieces = HeadDim / 32;   // 16-byte pieces of a K row a lane reads
@@ -468,10 +488,16 @@ paged_decode_mma_kernel(T* out, int64_t out_stride, const T* q, int64_t q_stride
       mma_16816<T>(s, a, b);
     }
     const bool valid0 = base + g < key_end, valid1 = base + g + 8 < key_end;
-    s[0] = valid0 ? s[0] * scale_log2 : -INFINITY;
-    s[1] = valid0 ? s[1] * scale_log2 : -INFINITY;
-    s[2] = valid1 ? s[2] * scale_log2 : -INFINITY;
-    s[3] = valid1 ? s[3] * scale_log2 : -INFINITY;
+    if constexpr (SoftCap) {  // cap * tanh(s * scale / cap), in base 2
+      const float inv_cap = 1.0f / softcap, cap_log2 = softcap * 1.4426950408889634f;
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[e] = (e < 2 ? valid0 : valid1) ? cap_log2 * tanh_precise(s[e] * scale * inv_cap) : -INFINITY;
+    } else {
+      s[0] = valid0 ? s[0] * scale_log2 : -INFINITY;
+      s[1] = valid0 ? s[1] * scale_log2 : -INFINITY;
+      s[2] = valid1 ? s[2] * scale_log2 : -INFINITY;
+      s[3] = valid1 ? s[3] * scale_log2 : -INFINITY;
+    }
 
     // Online softmax per head (column); key `base` is valid, so each column's maximum is finite.
     float p[4];
@@ -545,7 +571,8 @@ __global__ void merge_partitions_kernel(T* out, int64_t out_stride, const int32_
   const int query_len = query_start[seq + 1] - query_start[seq];
   if (single_row_only && query_len > 1) return;
   const int position = seq_lens[seq] - query_len + (row - query_start[seq]);
-  const int used = position / partition_size(position, partials) + 1;
+  const int count = position + 1 - first_key(position, partials.window);
+  const int used = (count - 1) / partition_size(count, partials) + 1;
   const int64_t base = (static_cast<int64_t>(row) * partials.heads + head) * partials.partitions;
   float max_m = -INFINITY;
   for (int p = 0; p < used; ++p) max_m = fmaxf(max_m, partials.max[base + p]);
@@ -630,16 +657,25 @@ bool decode_table_staged() {
   return staged;
 }
 
-// Keys that all warps of a paged_decode_kernel block take in one pass over the context.
-template <int HeadDim, int Group>
-constexpr int decode_block_keys() {
-  return kWarps * (32 / (HeadDim / 8)) * decode_unroll(Group);
+// Keys that all warps of a paged_decode_kernel block take in one pass over the context (heads:
+// the query heads of its pass, heads_per_pass()).
+constexpr int decode_block_keys(int head_dim, int heads) {
+  return kWarps * (32 / (head_dim / 8)) * decode_unroll(heads);
+}
+
+// Calls f(std::bool_constant<on>): a kernel's soft-capping flag from the layer's cap.
+template <typename F>
+void with_softcap(float softcap, F&& f) {
+  if (softcap > 0.0f) f(std::true_type{});
+  else f(std::false_type{});
 }
 
 template <typename T, int HeadDim>
 void launch(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
             const AttentionBatch& b, const AttentionScratch& scratch, bool single_row_only,
             cudaStream_t stream) {
+  NODELLM_CHECK(b.sliding_window >= 0 && b.softcap >= 0.0f, "paged_attention: sliding_window ", b.sliding_window,
+                " and softcap ", b.softcap, " must not be negative");
   const int group = b.num_heads / b.num_kv_heads;
   constexpr bool k16 = !std::is_same_v<T, float>;
   DecodeKernel kind = k16 && (HeadDim == 64 || HeadDim == 128) ? DecodeKernel::Mma
@@ -648,50 +684,56 @@ void launch(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Ten
   if (kind != DecodeKernel::Simt && decode_kernel_forced() != DecodeKernel::Mma) kind = decode_kernel_forced();
   const int per_pass = kind == DecodeKernel::Lanes ? heads_per_pass(group) : kMaxGroup;
   const int head_chunks = (group + per_pass - 1) / per_pass;
+  // The fewest keys a partition takes. Tensor cores: one pass of the block (64 keys): batch-1
+  // decode at 128 to 384 tokens of context was 1% faster than with two passes (128 keys), and 3%
+  // faster than with 256. Lanes: two passes of the block: one short context (batch-1 decode) cut
+  // into 64 slivers of a few keys cost more in merging than the split gained.
+  const int min_keys = kind == DecodeKernel::Mma     ? decode_min_keys(kWarps * 16)
+                       : kind == DecodeKernel::Lanes ? decode_min_keys(2 * decode_block_keys(HeadDim, per_pass))
+                                                     : 1;
   // Enough blocks to keep every SM's loads in flight: split the contexts when rows are few. The
-  // count depends only on the number of rows, so a recorded graph and an eager step compute the
-  // same sums.
+  // count depends only on the number of rows (and the layer's window), so a recorded graph and an
+  // eager step compute the same sums.
   const int64_t blocks = q.rows * b.num_kv_heads * head_chunks;
   const int64_t target = (kind != DecodeKernel::Simt ? decode_blocks_per_sm() : 2) * scratch.multiprocessors;
   int partitions = static_cast<int>(std::min<int64_t>((target + blocks - 1) / blocks, decode_max_partitions()));
+  // A sliding window caps every row's keys, so no more partitions than its keys fill are launched.
+  if (b.sliding_window > 0) partitions = std::min(partitions, (b.sliding_window + min_keys - 1) / min_keys);
   partitions = std::max(1, std::min(partitions, scratch.max_partitions(q.rows, b.num_heads, HeadDim)));
   if (!scratch.split_contexts) partitions = 1;
-  Partials partials{scratch.max, scratch.sum, scratch.value, partitions, b.num_heads, 1};
+  const Partials partials{scratch.max, scratch.sum, scratch.value, partitions, b.num_heads, min_keys, b.sliding_window};
   dim3 grid(static_cast<unsigned>(q.rows), b.num_kv_heads, head_chunks * partitions);
-  if constexpr (k16 && (HeadDim == 64 || HeadDim == 128)) {
-    if (kind == DecodeKernel::Mma) {
-      // One pass of the block per partition at least: batch-1 decode at 128 to 384 tokens of
-      // context was 1% faster than with two passes (128 keys), and 3% faster than with 256.
-      partials.min_keys = decode_min_keys(kWarps * 16);
-      launch_chained("paged_attention", paged_decode_mma_kernel<T, HeadDim>, grid, dim3(kWarps * 32), stream,
-                     out.ptr<T>(), out.stride, q.ptr<T>(), q.stride, k_cache.ptr<T>(), v_cache.ptr<T>(),
-                     k_cache.stride, b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(),
-                     b.block_tables.ptr<int32_t>(), b.block_tables.stride, b.num_seqs, group, b.block_size, b.scale,
-                     head_chunks, single_row_only, partials);
-    }
-  }
-  if constexpr (k16 && HeadDim >= 64) {
-    if (kind == DecodeKernel::Lanes) {
-      with_heads_per_pass(group, [&](auto g) {
-        constexpr int kGroup = decltype(g)::value;
-        // Two passes of the block per partition at least: one short context (batch-1 decode) cut
-        // into 64 slivers of a few keys cost more in merging than the split gained.
-        partials.min_keys = decode_min_keys(2 * decode_block_keys<HeadDim, kGroup>());
-        launch_chained("paged_attention", paged_decode_kernel<T, HeadDim, kGroup>, grid, dim3(kWarps * 32), stream,
+  with_softcap(b.softcap, [&](auto cap) {
+    constexpr bool kSoftCap = decltype(cap)::value;
+    if constexpr (k16 && (HeadDim == 64 || HeadDim == 128)) {
+      if (kind == DecodeKernel::Mma) {
+        launch_chained("paged_attention", paged_decode_mma_kernel<T, HeadDim, kSoftCap>, grid, dim3(kWarps * 32), stream,
                        out.ptr<T>(), out.stride, q.ptr<T>(), q.stride, k_cache.ptr<T>(), v_cache.ptr<T>(),
                        k_cache.stride, b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(),
                        b.block_tables.ptr<int32_t>(), b.block_tables.stride, b.num_seqs, group, b.block_size, b.scale,
-                       head_chunks, single_row_only, decode_table_staged(), partials);
-      });
+                       b.softcap, head_chunks, single_row_only, partials);
+      }
     }
-  }
-  if (kind == DecodeKernel::Simt) {
-    launch_chained("paged_attention", paged_attention_kernel<T, HeadDim>, grid, dim3(kWarps * 32), stream,
-                   out.ptr<T>(), out.stride, q.ptr<T>(), q.stride, k_cache.ptr<T>(), v_cache.ptr<T>(), k_cache.stride,
-                   b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(), b.block_tables.ptr<int32_t>(),
-                   b.block_tables.stride, b.num_seqs, group, b.block_size, b.scale, head_chunks, single_row_only,
-                   partials);
-  }
+    if constexpr (k16 && HeadDim >= 64) {
+      if (kind == DecodeKernel::Lanes) {
+        with_heads_per_pass(group, [&](auto g) {
+          constexpr int kGroup = decltype(g)::value;
+          launch_chained("paged_attention", paged_decode_kernel<T, HeadDim, kGroup, kSoftCap>, grid, dim3(kWarps * 32),
+                         stream, out.ptr<T>(), out.stride, q.ptr<T>(), q.stride, k_cache.ptr<T>(), v_cache.ptr<T>(),
+                         k_cache.stride, b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(),
+                         b.block_tables.ptr<int32_t>(), b.block_tables.stride, b.num_seqs, group, b.block_size,
+                         b.scale, b.softcap, head_chunks, single_row_only, decode_table_staged(), partials);
+        });
+      }
+    }
+    if (kind == DecodeKernel::Simt) {
+      launch_chained("paged_attention", paged_attention_kernel<T, HeadDim, kSoftCap>, grid, dim3(kWarps * 32), stream,
+                     out.ptr<T>(), out.stride, q.ptr<T>(), q.stride, k_cache.ptr<T>(), v_cache.ptr<T>(), k_cache.stride,
+                     b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(), b.block_tables.ptr<int32_t>(),
+                     b.block_tables.stride, b.num_seqs, group, b.block_size, b.scale, b.softcap, head_chunks,
+                     single_row_only, partials);
+    }
+  });
   if (partitions > 1) {
     launch_chained("merge_partitions", merge_partitions_kernel<T, HeadDim>,
                    dim3(static_cast<unsigned>(q.rows), b.num_heads), dim3(std::min(HeadDim, 128)), stream,

@@ -5,12 +5,20 @@
 // chunks of a chunked prefill are read exactly as the chunk's own. Scores S = Q K^T and the
 // output O += P V are mma.sync m16n8k16 products (16-bit inputs, float32 accumulation); the
 // softmax is online, in base 2, per row, with causal masking. Tiles above the diagonal are never
-// loaded.
+// loaded. head_dim 64, 128 and 256 (Gemma); at 256 a key tile is 32 keys, so the tiles stay in
+// 48 KB of static shared memory and the scores beside the 16 x 256 output in registers.
+//
+// Sliding windows (Mistral, Gemma 2/3, Qwen 2): a row at position p sees keys p - window + 1 .. p;
+// the block starts at the key tile holding its first row's first key (tiles left of every row's
+// window are never loaded) and masks keys left of each row's window. Soft-capping (Gemma 2): the
+// scaled score becomes cap * tanh(score / cap) before the softmax. Both are template flags, so
+// the plain causal kernel is as it was.
 //
 // Sequences with a single new row (decodes) are left to the paged decode kernel, which reads
 // each key once for all the query heads of a KV head; a mixed step launches both.
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/common.cuh"
 #include "kernels/launch.h"
@@ -20,19 +28,23 @@ namespace nodellm::kernels {
 namespace {
 
 constexpr int kRowsPerTile = 64;  // 4 warps x 16 rows
-constexpr int kKeysPerTile = 64;
 constexpr int kThreads = 128;
+// Keys per K/V tile: 64, and 32 at head_dim 256 (K and V tiles of 64 keys would take 70 KB of
+// shared memory, and the scores of 64 keys 16 more registers beside the 128 of the output).
+template <int HeadDim>
+__host__ __device__ constexpr int keys_per_tile() { return HeadDim == 256 ? 32 : 64; }
 constexpr int kPad = 8;  // 16 bytes of padding per shared row: conflict-free fragment loads
 
 // In the fragment layouts of kernels/mma.cuh, K stored [key][dim] is B for S = Q K^T as it is; V
 // is stored transposed, [dim][key], to be B for O = P V. S's C fragments of two adjacent 8-key
 // tiles are exactly P's A fragment.
-template <typename T, int HeadDim>
+template <typename T, int HeadDim, bool Window, bool SoftCap>
 __global__ void __launch_bounds__(kThreads)
 prefill_attention_kernel(T* out, int64_t out_stride, const T* q, int64_t q_stride, const T* k_cache,
                          const T* v_cache, int64_t cache_stride, const int32_t* query_start,
                          const int32_t* seq_lens, const int32_t* block_tables, int64_t table_stride,
-                         int group, int block_size, float scale, int row_tiles) {
+                         int group, int block_size, float scale, int row_tiles, int window, float softcap) {
+  constexpr int kKeysPerTile = keys_per_tile<HeadDim>();
   __shared__ __align__(16) T k_tile[kKeysPerTile][HeadDim + kPad];
   __shared__ __align__(16) T v_tile[HeadDim][kKeysPerTile + kPad];  // transposed
 
@@ -69,14 +81,20 @@ prefill_attention_kernel(T* out, int64_t out_stride, const T* q, int64_t q_strid
   for (int n = 0; n < HeadDim / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
   float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
   const float scale_log2 = scale * 1.4426950408889634f;
+  // Soft-capping: s -> cap * tanh(s * scale / cap), then into base 2.
+  const float cap_inv_scale = SoftCap ? scale / softcap : 0.0f, cap_log2 = softcap * 1.4426950408889634f;
+  // With a window, the first key each of this thread's rows sees (keys before it are masked).
+  const int lo0 = Window ? pos0 - window + 1 : 0, lo1 = Window ? pos1 - window + 1 : 0;
 
-  // Keys [0, key_end) are seen by some row of this tile.
+  // Keys [key_begin, key_end) are seen by some row of this tile: with a window, the tile's first
+  // row sees keys from its position - window + 1 on, and every later row from further right.
   const int last_row = min((tile + 1) * kRowsPerTile, query_len) - 1;
   const int key_end = first_position + last_row + 1;
+  const int key_begin = Window ? max(0, first_position + tile * kRowsPerTile - window + 1) : 0;
   const int32_t* blocks = block_tables + seq * table_stride;
   constexpr int kChunks = HeadDim / 8;  // 16-byte pieces of a key's head slice
 
-  for (int k0 = 0; k0 < key_end; k0 += kKeysPerTile) {
+  for (int k0 = key_begin - key_begin % kKeysPerTile; k0 < key_end; k0 += kKeysPerTile) {
     __syncthreads();  // every warp is done with the previous tile
     // Lanes take consecutive keys of one 16-byte piece, so the transposed stores of V are
     // conflict-free; the other pieces of the same rows come from L1.
@@ -84,7 +102,8 @@ prefill_attention_kernel(T* out, int64_t out_stride, const T* q, int64_t q_strid
       const int key = c % kKeysPerTile, piece = c / kKeysPerTile;
       const int j = k0 + key;
       uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
-      if (j < key_end) {
+      // Keys left of every row's window are never read (their blocks may be gone).
+      if (j < key_end && (!Window || j >= key_begin)) {
         const int64_t slot = static_cast<int64_t>(blocks[j / block_size]) * block_size + j % block_size;
         const int64_t at = slot * cache_stride + kv_head * HeadDim + piece * 8;
         kv = *reinterpret_cast<const uint4*>(k_cache + at);
@@ -109,15 +128,22 @@ prefill_attention_kernel(T* out, int64_t out_stride, const T* q, int64_t q_strid
       }
     }
 
-    // Causal mask, then the online softmax of rows g (entries 0, 1) and g+8 (entries 2, 3).
+    // Causal mask (and the window's), then the online softmax of rows g (entries 0, 1) and g+8
+    // (entries 2, 3).
     float max0 = m0, max1 = m1;
 #pragma unroll
     for (int n = 0; n < kKeysPerTile / 8; ++n) {
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
         const int key = k0 + n * 8 + 2 * t + e;
-        s[n][e] = key <= pos0 ? s[n][e] * scale_log2 : -INFINITY;
-        s[n][2 + e] = key <= pos1 ? s[n][2 + e] * scale_log2 : -INFINITY;
+        const bool in0 = key <= pos0 && (!Window || key >= lo0), in1 = key <= pos1 && (!Window || key >= lo1);
+        if constexpr (SoftCap) {
+          s[n][e] = in0 ? cap_log2 * tanh_precise(s[n][e] * cap_inv_scale) : -INFINITY;
+          s[n][2 + e] = in1 ? cap_log2 * tanh_precise(s[n][2 + e] * cap_inv_scale) : -INFINITY;
+        } else {
+          s[n][e] = in0 ? s[n][e] * scale_log2 : -INFINITY;
+          s[n][2 + e] = in1 ? s[n][2 + e] * scale_log2 : -INFINITY;
+        }
         max0 = fmaxf(max0, s[n][e]);
         max1 = fmaxf(max1, s[n][2 + e]);
       }
@@ -127,17 +153,22 @@ prefill_attention_kernel(T* out, int64_t out_stride, const T* q, int64_t q_strid
     max0 = fmaxf(max0, __shfl_xor_sync(0xffffffffu, max0, 2));
     max1 = fmaxf(max1, __shfl_xor_sync(0xffffffffu, max1, 1));
     max1 = fmaxf(max1, __shfl_xor_sync(0xffffffffu, max1, 2));
-    // Key 0 is in every row's context, so after the first tile both maxima are finite.
-    const float c0 = exp2f(m0 - max0), c1 = exp2f(m1 - max1);
+    // Without a window key 0 is in every row's context, so after the first tile both maxima are
+    // finite. With one, a row may have seen no key yet (its window starts right of the tiles so
+    // far): its maximum is still -inf, and it subtracts 0 instead, so its correction and
+    // probabilities are exp2(-inf) = 0 rather than NaN.
+    const float base0 = Window && max0 == -INFINITY ? 0.0f : max0;
+    const float base1 = Window && max1 == -INFINITY ? 0.0f : max1;
+    const float c0 = exp2f(m0 - base0), c1 = exp2f(m1 - base1);
     m0 = max0;
     m1 = max1;
     float sum0 = 0.0f, sum1 = 0.0f;
 #pragma unroll
     for (int n = 0; n < kKeysPerTile / 8; ++n) {
-      s[n][0] = exp2f(s[n][0] - m0);
-      s[n][1] = exp2f(s[n][1] - m0);
-      s[n][2] = exp2f(s[n][2] - m1);
-      s[n][3] = exp2f(s[n][3] - m1);
+      s[n][0] = exp2f(s[n][0] - base0);
+      s[n][1] = exp2f(s[n][1] - base0);
+      s[n][2] = exp2f(s[n][2] - base1);
+      s[n][3] = exp2f(s[n][3] - base1);
       sum0 += s[n][0] + s[n][1];
       sum1 += s[n][2] + s[n][3];
     }
@@ -184,12 +215,22 @@ prefill_attention_kernel(T* out, int64_t out_stride, const T* q, int64_t q_strid
 template <typename T, int HeadDim>
 void launch(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
             const AttentionBatch& b, cudaStream_t stream) {
+  NODELLM_CHECK(b.sliding_window >= 0 && b.softcap >= 0.0f, "prefill_attention: sliding_window ", b.sliding_window,
+                " and softcap ", b.softcap, " must not be negative");
   const int row_tiles = (b.max_query_len + kRowsPerTile - 1) / kRowsPerTile;
   const dim3 grid(static_cast<unsigned>(b.num_seqs * row_tiles), b.num_heads);
-  prefill_attention_kernel<T, HeadDim><<<grid, kThreads, 0, stream>>>(
-      out.ptr<T>(), out.stride, q.ptr<T>(), q.stride, k_cache.ptr<T>(), v_cache.ptr<T>(), k_cache.stride,
-      b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(), b.block_tables.ptr<int32_t>(),
-      b.block_tables.stride, b.num_heads / b.num_kv_heads, b.block_size, b.scale, row_tiles);
+  auto run = [&](auto window, auto softcap) {
+    prefill_attention_kernel<T, HeadDim, decltype(window)::value, decltype(softcap)::value><<<grid, kThreads, 0, stream>>>(
+        out.ptr<T>(), out.stride, q.ptr<T>(), q.stride, k_cache.ptr<T>(), v_cache.ptr<T>(), k_cache.stride,
+        b.query_start.ptr<int32_t>(), b.seq_lens.ptr<int32_t>(), b.block_tables.ptr<int32_t>(),
+        b.block_tables.stride, b.num_heads / b.num_kv_heads, b.block_size, b.scale, row_tiles, b.sliding_window,
+        b.softcap);
+  };
+  const bool window = b.sliding_window > 0, softcap = b.softcap > 0.0f;
+  if (!window && !softcap) run(std::false_type{}, std::false_type{});
+  else if (window && !softcap) run(std::true_type{}, std::false_type{});
+  else if (!window && softcap) run(std::false_type{}, std::true_type{});
+  else run(std::true_type{}, std::true_type{});
   check_launch("prefill_attention");
 }
 
@@ -206,18 +247,26 @@ bool tensor_cores_enabled() {
 
 bool prefill_attention_applies(const Tensor& q, const AttentionBatch& batch) {
   return batch.max_query_len > 1 && (q.dtype == DType::BF16 || q.dtype == DType::F16) &&
-         (batch.head_dim == 64 || batch.head_dim == 128) && tensor_cores_enabled();
+         (batch.head_dim == 64 || batch.head_dim == 128 || batch.head_dim == 256) && tensor_cores_enabled();
 }
 
 void prefill_attention(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                        const AttentionBatch& batch, cudaStream_t stream) {
   const bool bf16 = q.dtype == DType::BF16;
-  if (batch.head_dim == 64) {
-    bf16 ? launch<__nv_bfloat16, 64>(out, q, k_cache, v_cache, batch, stream)
-         : launch<__half, 64>(out, q, k_cache, v_cache, batch, stream);
-  } else {
-    bf16 ? launch<__nv_bfloat16, 128>(out, q, k_cache, v_cache, batch, stream)
-         : launch<__half, 128>(out, q, k_cache, v_cache, batch, stream);
+  switch (batch.head_dim) {
+    case 64:
+      bf16 ? launch<__nv_bfloat16, 64>(out, q, k_cache, v_cache, batch, stream)
+           : launch<__half, 64>(out, q, k_cache, v_cache, batch, stream);
+      break;
+    case 128:
+      bf16 ? launch<__nv_bfloat16, 128>(out, q, k_cache, v_cache, batch, stream)
+           : launch<__half, 128>(out, q, k_cache, v_cache, batch, stream);
+      break;
+    case 256:
+      bf16 ? launch<__nv_bfloat16, 256>(out, q, k_cache, v_cache, batch, stream)
+           : launch<__half, 256>(out, q, k_cache, v_cache, batch, stream);
+      break;
+    default: fail("prefill_attention: head_dim ", batch.head_dim, " is not supported (64, 128, 256)");
   }
 }
 

@@ -1,5 +1,9 @@
 // RMSNorm of the float32 residual stream into the activation dtype, alone or fused with the
-// residual add (residual += x; out = rmsnorm(residual) * weight), one block per token row.
+// residual add (residual += x; out = rmsnorm(residual) * (weight_offset + weight)), one block per
+// token row; and the per-head RMSNorm of q and k (Qwen 3, Gemma 3), in place, a warp per head.
+// weight_offset is 0 (Llama: 0.0f + w is w, so the product has the same bits as before) or 1
+// (Gemma's (1 + w) norms), a kernel argument like eps. rmsnorm() also takes a 16-bit input (the
+// sandwich norms of Gemma 2/3 norm a sublayer's output before it joins the residual stream).
 #include <type_traits>
 
 #include "kernels/chain.cuh"
@@ -12,17 +16,20 @@ namespace {
 
 constexpr int kThreads = 512;
 
-// x is the residual (float32, updated in place when Add); y is what is added to it.
-template <typename T, bool Add>
-__global__ void rmsnorm_kernel(float* residual, int64_t residual_stride, const T* y, int64_t y_stride,
-                               T* out, int64_t out_stride, const T* weight, int64_t cols, float eps) {
+// x is the residual (float32, updated in place when Add); y is what is added to it. Without Add,
+// x may also be a 16-bit activation (R = T): Gemma's sandwich norms of a sublayer's output.
+template <typename T, bool Add, typename R = float>
+__global__ void rmsnorm_kernel(R* residual, int64_t residual_stride, const T* y, int64_t y_stride,
+                               T* out, int64_t out_stride, const T* weight, int64_t cols, float eps,
+                               float weight_offset) {
+  static_assert(!Add || std::is_same_v<R, float>, "the residual stream that is added to is float32");
   begin_chained_kernel();
   const int64_t row = blockIdx.x;
-  float* r = residual + row * residual_stride;
+  R* r = residual + row * residual_stride;
   float sum_sq = 0.0f;
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
-    float v = r[c];
-    if (Add) {
+    float v = to_float(r[c]);
+    if constexpr (Add) {
       v += to_float(y[row * y_stride + c]);
       r[c] = v;
     }
@@ -30,7 +37,7 @@ __global__ void rmsnorm_kernel(float* residual, int64_t residual_stride, const T
   }
   const float inv = rsqrtf(block_sum(sum_sq) / static_cast<float>(cols) + eps);
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
-    out[row * out_stride + c] = from_float<T>(r[c] * inv * to_float(weight[c]));
+    out[row * out_stride + c] = from_float<T>(to_float(r[c]) * inv * (weight_offset + to_float(weight[c])));
 }
 
 // The same for rows whose columns split into 8-wide chunks (every real model): each thread loads
@@ -40,7 +47,7 @@ __global__ void rmsnorm_kernel(float* residual, int64_t residual_stride, const T
 template <typename T, bool Add, int kPer>
 __global__ void rmsnorm_vec_kernel(float* __restrict__ residual, int64_t residual_stride, const T* __restrict__ y,
                                    int64_t y_stride, T* __restrict__ out, int64_t out_stride,
-                                   const T* __restrict__ weight, int cols, float eps) {
+                                   const T* __restrict__ weight, int cols, float eps, float weight_offset) {
   begin_chained_kernel();
   const int64_t row = blockIdx.x;
   float4* r = reinterpret_cast<float4*>(residual + row * residual_stride);
@@ -76,7 +83,7 @@ __global__ void rmsnorm_vec_kernel(float* __restrict__ residual, int64_t residua
     uint4 packed;
     T* o = reinterpret_cast<T*>(&packed);
 #pragma unroll
-    for (int e = 0; e < 8; ++e) o[e] = from_float<T>(v[i][e] * inv * to_float(wh[e]));
+    for (int e = 0; e < 8; ++e) o[e] = from_float<T>(v[i][e] * inv * (weight_offset + to_float(wh[e])));
     reinterpret_cast<uint4*>(out + row * out_stride)[c] = packed;
   }
 }
@@ -85,7 +92,7 @@ __global__ void rmsnorm_vec_kernel(float* __restrict__ residual, int64_t residua
 // rows, at most 4 chunks a thread); false otherwise (then the general kernel runs).
 template <typename T, bool Add>
 bool launch_vectorised(const char* name, const Tensor& residual, const T* y, int64_t y_stride, const Tensor& out,
-                       const Tensor& weight, float eps, cudaStream_t stream) {
+                       const Tensor& weight, float eps, float weight_offset, cudaStream_t stream) {
   if constexpr (std::is_same_v<T, float>) {
     return false;
   } else {
@@ -97,7 +104,7 @@ bool launch_vectorised(const char* name, const Tensor& residual, const T* y, int
     auto run = [&](auto per) {
       launch_chained(name, rmsnorm_vec_kernel<T, Add, decltype(per)::value>, dim3(out.rows), dim3(kThreads), stream,
                      residual.ptr<float>(), residual.stride, y, y_stride, out.ptr<T>(), out.stride, weight.ptr<T>(),
-                     static_cast<int>(out.cols), eps);
+                     static_cast<int>(out.cols), eps, weight_offset);
     };
     if (chunks <= kThreads) run(std::integral_constant<int, 1>{});
     else if (chunks <= 2 * kThreads) run(std::integral_constant<int, 2>{});
@@ -106,28 +113,84 @@ bool launch_vectorised(const char* name, const Tensor& residual, const T* y, int
   }
 }
 
+// RMSNorm of each head_dim-wide head of a row of x (a column slice of qkv, 16-bit or float32), in
+// place, with one weight [head_dim] for all heads. A warp per head: its lanes take dims lane,
+// lane + 32, ...; blocks of kHeadWarps warps over (row, head) pairs.
+constexpr int kHeadWarps = 8;
+
+template <typename T>
+__global__ void head_rmsnorm_kernel(T* x, int64_t stride, int64_t rows, int heads, int head_dim, const T* weight,
+                                    float eps, float weight_offset) {
+  begin_chained_kernel();
+  const int64_t pair = static_cast<int64_t>(blockIdx.x) * kHeadWarps + (threadIdx.x >> 5);
+  if (pair >= rows * heads) return;
+  const int lane = threadIdx.x & 31;
+  T* h = x + (pair / heads) * stride + static_cast<int64_t>(pair % heads) * head_dim;
+  float sum_sq = 0.0f;
+  for (int d = lane; d < head_dim; d += 32) {
+    const float v = to_float(h[d]);
+    sum_sq += v * v;
+  }
+  const float inv = rsqrtf(warp_sum(sum_sq) / static_cast<float>(head_dim) + eps);
+  for (int d = lane; d < head_dim; d += 32)
+    h[d] = from_float<T>(to_float(h[d]) * inv * (weight_offset + to_float(weight[d])));
+}
+
 }  // namespace
 
-void rmsnorm(const Tensor& out, const Tensor& x, const Tensor& weight, float eps, cudaStream_t stream) {
+void rmsnorm(const Tensor& out, const Tensor& x, const Tensor& weight, float eps, float weight_offset,
+             cudaStream_t stream) {
   if (out.rows == 0) return;
-  NODELLM_CHECK(x.dtype == DType::F32, "rmsnorm reads the float32 residual stream");
+  NODELLM_CHECK(x.dtype == DType::F32 || x.dtype == out.dtype, "rmsnorm reads the float32 residual stream or ",
+                "an activation of the output's dtype, not ", dtype_name(x.dtype));
   dispatch_float(out.dtype, "rmsnorm", [&](auto t) {
     using T = decltype(t);
-    if (launch_vectorised<T, false>("rmsnorm", x, static_cast<const T*>(nullptr), 0, out, weight, eps, stream)) return;
+    if constexpr (!std::is_same_v<T, float>) {
+      if (x.dtype != DType::F32) {  // a 16-bit activation (sandwich norms): the general kernel
+        launch_chained("rmsnorm", rmsnorm_kernel<T, false, T>, dim3(out.rows), dim3(kThreads), stream,
+                       const_cast<T*>(x.ptr<T>()), x.stride, static_cast<const T*>(nullptr), int64_t{0}, out.ptr<T>(),
+                       out.stride, weight.ptr<T>(), out.cols, eps, weight_offset);
+        return;
+      }
+    }
+    if (launch_vectorised<T, false>("rmsnorm", x, static_cast<const T*>(nullptr), 0, out, weight, eps, weight_offset,
+                                    stream))
+      return;
     launch_chained("rmsnorm", rmsnorm_kernel<T, false>, dim3(out.rows), dim3(kThreads), stream, x.ptr<float>(), x.stride,
-                   static_cast<const T*>(nullptr), int64_t{0}, out.ptr<T>(), out.stride, weight.ptr<T>(), out.cols, eps);
+                   static_cast<const T*>(nullptr), int64_t{0}, out.ptr<T>(), out.stride, weight.ptr<T>(), out.cols, eps,
+                   weight_offset);
   });
 }
 
 void add_rmsnorm(const Tensor& residual, const Tensor& x, const Tensor& out, const Tensor& weight, float eps,
-                 cudaStream_t stream) {
+                 float weight_offset, cudaStream_t stream) {
   if (out.rows == 0) return;
   NODELLM_CHECK(residual.dtype == DType::F32, "the residual stream is float32");
   dispatch_float(out.dtype, "add_rmsnorm", [&](auto t) {
     using T = decltype(t);
-    if (launch_vectorised<T, true>("add_rmsnorm", residual, x.ptr<T>(), x.stride, out, weight, eps, stream)) return;
+    if (launch_vectorised<T, true>("add_rmsnorm", residual, x.ptr<T>(), x.stride, out, weight, eps, weight_offset,
+                                   stream))
+      return;
     launch_chained("add_rmsnorm", rmsnorm_kernel<T, true>, dim3(out.rows), dim3(kThreads), stream, residual.ptr<float>(),
-                   residual.stride, x.ptr<T>(), x.stride, out.ptr<T>(), out.stride, weight.ptr<T>(), out.cols, eps);
+                   residual.stride, x.ptr<T>(), x.stride, out.ptr<T>(), out.stride, weight.ptr<T>(), out.cols, eps,
+                   weight_offset);
+  });
+}
+
+void head_rmsnorm(const Tensor& x, const Tensor& weight, int head_dim, float eps, float weight_offset,
+                  cudaStream_t stream) {
+  if (x.rows == 0) return;
+  NODELLM_CHECK(head_dim > 0 && x.cols % head_dim == 0, "head_rmsnorm: ", x.cols, " columns are not whole heads of ",
+                head_dim);
+  NODELLM_CHECK(weight.dtype == x.dtype && weight.rows * weight.cols >= head_dim,
+                "head_rmsnorm: the weight must be [", head_dim, "] of the activations' dtype");
+  const int heads = static_cast<int>(x.cols / head_dim);
+  const int64_t pairs = x.rows * heads;
+  dispatch_float(x.dtype, "head_rmsnorm", [&](auto t) {
+    using T = decltype(t);
+    launch_chained("head_rmsnorm", head_rmsnorm_kernel<T>, dim3(static_cast<unsigned>((pairs + kHeadWarps - 1) / kHeadWarps)),
+                   dim3(kHeadWarps * 32), stream, x.ptr<T>(), x.stride, x.rows, heads, head_dim, weight.ptr<T>(), eps,
+                   weight_offset);
   });
 }
 

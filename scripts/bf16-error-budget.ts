@@ -9,7 +9,7 @@
 // upper bound.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { writeRandomLlamaModel } from '../lib/models/random-model.js';
-import { readModelConfig, type LlamaConfig } from '../lib/models/hf-config.js';
+import { readModelConfig, type ModelConfig } from '../lib/models/hf-config.js';
 import { readSafetensorsIndex, readTensorF64, type TensorEntry } from '../lib/models/safetensors.js';
 import { ropeInvFreq } from '../test/reference/llama-f64.js';
 import { seededInts } from '../test/helpers/random.js';
@@ -72,7 +72,7 @@ function rmsNorm(x: Float64Array, w: Float64Array, eps: number): Float64Array {
 
 class Model {
   constructor(
-    readonly c: LlamaConfig, readonly embed: Float64Array, readonly layers: Layer[],
+    readonly c: ModelConfig, readonly embed: Float64Array, readonly layers: Layer[],
     readonly finalNorm: Float64Array, readonly lm: Lin, readonly invFreq: Float64Array,
   ) {}
   static async load(dir: string): Promise<Model> {
@@ -93,7 +93,7 @@ class Model {
         down: lin(`${p}.mlp.down_proj`, h, c.intermediateSize),
       });
     }
-    if (!c.tieWordEmbeddings || c.attentionBias || c.mlpBias) throw new Error('unsupported variant');
+    if (!c.tieWordEmbeddings || c.qkvBias || c.oBias || c.mlpBias) throw new Error('unsupported variant');
     const embed = t('model.embed_tokens.weight');
     return new Model(c, embed, layers, t('model.norm.weight'), { w: embed, out: c.vocabSize, inF: h }, ropeInvFreq(c));
   }

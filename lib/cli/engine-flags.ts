@@ -2,7 +2,7 @@
 // `bench latency`, `bench throughput`): declared once, so the commands cannot drift apart.
 import { type Command, InvalidArgumentError, Option } from 'commander';
 
-import { DEVICES, type EngineOptions, gpuMemoryShare, LOAD_FORMATS, SERVER_MAX_WAITING_SEQS } from '../config/engine-options.js';
+import { DEVICES, DTYPES, type EngineOptions, gpuMemoryShare, LOAD_FORMATS, SERVER_MAX_WAITING_SEQS } from '../config/engine-options.js';
 import { integer } from './arguments.js';
 
 export function addEngineFlags(command: Command): Command {
@@ -18,6 +18,7 @@ export function addEngineFlags(command: Command): Command {
     .option('--gpu-memory-utilization <share>', 'share of GPU memory for weights, workspaces and KV cache (default 0.9)', gpuShare)
     .option('--num-gpu-blocks-override <n>', 'exact number of KV-cache blocks', integer('--num-gpu-blocks-override'))
     .addOption(new Option('--load-format <format>', 'dummy: seeded random weights from config.json alone').choices(LOAD_FORMATS))
+    .addOption(new Option('--dtype <dtype>', "weights' and activations' dtype: auto keeps the checkpoint's (the CPU computes in float32)").choices(DTYPES))
     .option('--enforce-eager', 'run every step eagerly, without CUDA graphs')
     .option('--batch-invariant', 'compute each request the same way whatever it is batched with (seeded sampling reproducible across batches; slower on CUDA)')
     .option('--no-async-scheduling', 'on a GPU, run one step at a time instead of launching the next decode step before handing back the last one\'s tokens')
@@ -45,6 +46,7 @@ export function engineOptionsFromFlags(opts: Record<string, unknown>): EngineOpt
     ...(opts.gpuMemoryUtilization ? { gpuMemoryUtilization: opts.gpuMemoryUtilization as number } : {}),
     ...(opts.numGpuBlocksOverride ? { numKvBlocks: opts.numGpuBlocksOverride as number } : {}),
     ...(opts.loadFormat ? { loadFormat: opts.loadFormat as EngineOptions['loadFormat'] } : {}),
+    ...(opts.dtype ? { dtype: opts.dtype as EngineOptions['dtype'] } : {}),
     ...(opts.enforceEager ? { enforceEager: true } : {}),
     ...(opts.batchInvariant ? { batchInvariant: true } : {}),
     ...(opts.asyncScheduling === false ? { asyncScheduling: false } : {}),

@@ -33,6 +33,13 @@ export interface EngineOptions {
   asyncScheduling?: boolean;
   /** 'auto'/'safetensors' read the weights; 'dummy' fills seeded random ones from config.json alone (vLLM's LOAD_FORMAT=dummy, for benchmarks). */
   loadFormat?: (typeof LOAD_FORMATS)[number];
+  /**
+   * The dtype weights and activations run in (vLLM's --dtype): 'auto' (default) keeps the
+   * checkpoint's 16-bit dtype (float32 checkpoints run in bfloat16 on a GPU); 'bfloat16' or
+   * 'float16' ('half') convert at load. The CPU backend computes in float32 whatever this says
+   * ('float32', 'float': CPU only).
+   */
+  dtype?: (typeof DTYPES)[number];
   /** Longest prompt + output, in tokens. Default: the model's max_position_embeddings. */
   maxModelLen?: number;
   /** Most sequences in one step. Default 256. */
@@ -83,6 +90,8 @@ export const SERVER_MAX_WAITING_SEQS = 4096;
 /** The values of `device` and `loadFormat`, for every place that reads them (flags, env, options). */
 export const DEVICES = ['auto', 'cpu', 'cuda'] as const;
 export const LOAD_FORMATS = ['auto', 'safetensors', 'dummy'] as const;
+/** vLLM's --dtype values ('half' is float16, 'float' float32). */
+export const DTYPES = ['auto', 'bfloat16', 'float16', 'half', 'float32', 'float'] as const;
 
 /** A share of the GPU's memory (gpuMemoryUtilization, GPU_MEMORY_UTILIZATION, --gpu-memory-utilization). */
 export const gpuMemoryShare = z.number({ error: 'must be a number in (0, 1]' }).gt(0, 'must be in (0, 1]').max(1, 'must be in (0, 1]');
@@ -94,6 +103,7 @@ const schema = z
     servedModelName: z.string().min(1).optional(),
     device: z.enum(DEVICES).optional(),
     loadFormat: z.enum(LOAD_FORMATS).optional(),
+    dtype: z.enum(DTYPES).optional(),
     enforceEager: z.boolean().optional(),
     maxSeqLenToCapture: positiveInt.optional(),
     batchInvariant: z.boolean().optional(),

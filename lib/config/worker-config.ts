@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 
 import type { LogLevel } from '../runpod/logger.js';
-import { DEVICES, type EngineOptions, gpuMemoryShare, LOAD_FORMATS } from './engine-options.js';
+import { DEVICES, DTYPES, type EngineOptions, gpuMemoryShare, LOAD_FORMATS } from './engine-options.js';
 import { ConfigError, EnvReader, isFalse, isNumber, isOneOf } from './env-reader.js';
 
 export { ConfigError } from './env-reader.js';
@@ -173,6 +173,8 @@ export function readWorkerConfig(
   if (device) engine.device = device;
   const loadFormat = r.oneOf('LOAD_FORMAT', LOAD_FORMATS);
   if (loadFormat) engine.loadFormat = loadFormat;
+  const dtype = r.oneOf('DTYPE', DTYPES);
+  if (dtype) engine.dtype = dtype;
   const eager = r.bool('ENFORCE_EAGER');
   if (eager !== undefined) engine.enforceEager = eager;
   const capture = r.int('MAX_SEQ_LEN_TO_CAPTURE');
@@ -218,7 +220,6 @@ export function readWorkerConfig(
   const unsupported: [string, string, ((value: string) => boolean)?][] = [
     ['SKIP_TOKENIZER_INIT', 'skipping the tokenizer is not supported yet', isFalse],
     ['TOKENIZER_MODE', 'only the "auto" tokenizer mode is supported', isOneOf('auto')],
-    ['DTYPE', 'casting weights to another dtype is not supported yet (the model\'s dtype is used)', isOneOf('auto')],
     ['KV_CACHE_DTYPE', 'only the "auto" KV-cache dtype is supported', isOneOf('auto')],
     ['DISTRIBUTED_EXECUTOR_BACKEND', 'nodellm runs on one device; distributed serving is not supported yet'],
     ['PIPELINE_PARALLEL_SIZE', 'pipeline parallelism is not supported yet (one device)', isNumber(1)],
@@ -226,7 +227,7 @@ export function readWorkerConfig(
     ['MAX_PARALLEL_LOADING_WORKERS', 'parallel loading workers are not supported (weights are memory-mapped)'],
     ['RAY_WORKERS_USE_NSIGHT', 'Ray is not used by nodellm', isFalse],
     ['ENABLE_PREFIX_CACHING', 'prefix caching is not supported yet', isFalse],
-    ['DISABLE_SLIDING_WINDOW', 'sliding-window attention is not supported yet', isFalse],
+    ['DISABLE_SLIDING_WINDOW', 'sliding windows always apply as the model\'s config sets them', isFalse],
     ['NUM_LOOKAHEAD_SLOTS', 'lookahead scheduling is not supported', isNumber(0)],
     ['SEED', 'an engine-wide seed is not supported yet; send `seed` in sampling_params', isNumber(0)],
     ['QUANTIZATION', 'quantized weights are not supported yet'],

@@ -3,14 +3,29 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
-import type { LlamaConfig } from '../models/hf-config.js';
+import type { ModelConfig } from '../models/hf-config.js';
 import { packageRoot } from '../package-root.js';
 
-/** The model's shape as config.json gives it (parsed in lib/models/hf-config.ts). */
-export type NativeModelConfig = Omit<LlamaConfig, 'torchDtype'>;
+/** One rotary embedding as the native model takes it: frequencies with any scaling applied. */
+export interface NativeRope {
+  invFreq: number[];
+  theta: number;
+  attentionFactor: number;
+}
+
+/**
+ * The model's shape and switches as config.json gives them (lib/models/hf-config.ts, one entry per
+ * family in lib/models/architectures.ts), RoPE computed for the engine's max_model_len.
+ */
+export type NativeModelConfig = Omit<ModelConfig, 'torchDtype' | 'rope' | 'localRope'> & {
+  rope: NativeRope;
+  localRope: NativeRope | null;
+};
 
 export interface NativeTensorInfo {
   name: string;
+  /** The checkpoint's own name, for messages, where the decoder asks for it by another. */
+  source?: string;
   dtype: string;
   shape: number[];
   file: number; // index into weightFiles
@@ -46,6 +61,8 @@ export interface NativeEngineConfig {
   /** LOAD_FORMAT=dummy: seeded random weights standing for a checkpoint of dummyDtype. */
   dummyWeights?: boolean;
   dummyDtype?: 'float32' | 'float16' | 'bfloat16';
+  /** DTYPE: what weights and activations run in; 'auto' keeps the checkpoint's. */
+  dtype?: 'auto' | 'float32' | 'float16' | 'bfloat16';
   returnLogits?: boolean; // testing: each sampled row's raw logits come back in StepResult.logits
 }
 

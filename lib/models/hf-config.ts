@@ -1,25 +1,22 @@
 // Reads a Hugging Face model directory's config.json and generation_config.json into typed,
-// camelCase objects. Missing fields take the defaults of transformers' LlamaConfig, so a config
-// means here what it means to transformers. Options the engine cannot honour fail here, naming
-// the file and the field, instead of producing a silently different model.
+// camelCase objects. Missing fields take the defaults of the family's transformers config class
+// (architectures.ts), so a config means here what it means to transformers. Options the engine
+// cannot honour fail here, naming the file and the field, instead of producing a silently
+// different model.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 
-export type RopeScaling =
-  | null
-  | { type: 'linear'; factor: number }
-  | {
-      type: 'llama3';
-      factor: number;
-      lowFreqFactor: number;
-      highFreqFactor: number;
-      originalMaxPositionEmbeddings: number;
-    };
+import { type Architecture, type FamilyFeatures, findArchitecture } from './architectures.js';
+import { type RawConfig, bool, optNum, optObject, optStr } from './config-fields.js';
+import { type RopeConfig, parseRope, rotaryDimOf } from './rope.js';
 
-export interface LlamaConfig {
-  architecture: 'LlamaForCausalLM';
+/** A model's shape and numerics: its family's switches (architectures.ts) with every default applied. */
+export interface ModelConfig extends Omit<FamilyFeatures, 'localRopeTheta' | 'partialRotaryFactor'> {
+  /** The Hugging Face architecture name, as listed in architectures.ts. */
+  architecture: string;
+  implementation: Architecture['implementation'];
   vocabSize: number;
   hiddenSize: number;
   intermediateSize: number;
@@ -27,13 +24,15 @@ export interface LlamaConfig {
   numAttentionHeads: number;
   numKeyValueHeads: number;
   headDim: number;
+  /** Dims of each head that rotate: head_dim * partial_rotary_factor. */
+  rotaryDim: number;
   rmsNormEps: number;
-  ropeTheta: number;
-  ropeScaling: RopeScaling;
+  activation: 'silu' | 'gelu_tanh';
+  rope: RopeConfig;
+  /** Sliding-window layers' own RoPE (Gemma 3), or null. */
+  localRope: RopeConfig | null;
   maxPositionEmbeddings: number;
   tieWordEmbeddings: boolean;
-  attentionBias: boolean;
-  mlpBias: boolean;
   torchDtype: 'float32' | 'float16' | 'bfloat16';
 }
 
@@ -50,26 +49,11 @@ export interface GenerationConfig {
   };
 }
 
-export const SUPPORTED_ARCHITECTURES = ['LlamaForCausalLM'] as const;
-export const SUPPORTED_ROPE_TYPES = ['default', 'linear', 'llama3'] as const;
-
 const posInt = z.number().int().positive();
 const nonNegNumber = z.number().nonnegative();
 
-// `.nullish()` everywhere: HF configs write `null` for "use the default" as often as they omit.
-const ropeScalingSchema = z.looseObject({
-  rope_type: z.string().nullish(),
-  type: z.string().nullish(),
-  rope_theta: z.number().positive().nullish(), // transformers v5 `rope_parameters` carries theta
-  factor: z.number().positive().nullish(),
-  low_freq_factor: z.number().positive().nullish(),
-  high_freq_factor: z.number().positive().nullish(),
-  original_max_position_embeddings: posInt.nullish(),
-});
-
+// The shape fields every family shares; `.nullish()`: null means the default.
 const configSchema = z.looseObject({
-  architectures: z.array(z.string()).nullish(),
-  model_type: z.string().nullish(),
   vocab_size: posInt.nullish(),
   hidden_size: posInt.nullish(),
   intermediate_size: posInt.nullish(),
@@ -77,17 +61,8 @@ const configSchema = z.looseObject({
   num_attention_heads: posInt.nullish(),
   num_key_value_heads: posInt.nullish(),
   head_dim: posInt.nullish(),
-  hidden_act: z.string().nullish(),
   rms_norm_eps: nonNegNumber.nullish(),
-  rope_theta: z.number().positive().nullish(),
-  rope_scaling: ropeScalingSchema.nullish(),
-  rope_parameters: ropeScalingSchema.nullish(),
   max_position_embeddings: posInt.nullish(),
-  tie_word_embeddings: z.boolean().nullish(),
-  attention_bias: z.boolean().nullish(),
-  mlp_bias: z.boolean().nullish(),
-  torch_dtype: z.string().nullish(),
-  dtype: z.string().nullish(), // newer transformers write `dtype` instead of `torch_dtype`
 });
 
 const tokenIds = z.union([z.number().int().nonnegative(), z.array(z.number().int().nonnegative())]).nullish();
@@ -132,106 +107,104 @@ function parseWith<T>(schema: z.ZodType<T>, value: unknown, file: string): T {
   throw new Error(`invalid ${file}: ${problems.join('; ')}`);
 }
 
-function checkArchitecture(raw: unknown, file: string): void {
-  const obj = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
-  const archs = obj.architectures;
-  const supported = SUPPORTED_ARCHITECTURES.join(', ');
-  if (Array.isArray(archs) && archs.length > 0) {
-    if (archs.includes('LlamaForCausalLM')) return;
-    throw new Error(`Unsupported architecture "${archs.join(', ')}" in ${file}; nodellm supports: ${supported}`);
-  }
-  // Some older exports omit `architectures`; transformers then goes by model_type.
-  if (obj.model_type === 'llama') return;
-  const what = typeof obj.model_type === 'string' ? obj.model_type : '(none: no architectures or model_type)';
-  throw new Error(`Unsupported architecture "${what}" in ${file}; nodellm supports: ${supported}`);
-}
-
-function parseRopeScaling(raw: z.infer<typeof ropeScalingSchema> | null | undefined, file: string): RopeScaling {
-  if (raw === null || raw === undefined) return null;
-  // transformers accepts the legacy `type` key as well as `rope_type`.
-  const type = raw.rope_type ?? raw.type ?? 'default';
-  const need = (key: 'factor' | 'low_freq_factor' | 'high_freq_factor' | 'original_max_position_embeddings'): number => {
-    const v = raw[key];
-    if (v === null || v === undefined) {
-      throw new Error(`${file}: rope_scaling of type "${type}" needs "${key}"`);
-    }
-    return v;
-  };
-  switch (type) {
-    case 'default':
-      return null;
-    case 'linear':
-      return { type: 'linear', factor: need('factor') };
-    case 'llama3': {
-      const scaling = {
-        type: 'llama3' as const,
-        factor: need('factor'),
-        lowFreqFactor: need('low_freq_factor'),
-        highFreqFactor: need('high_freq_factor'),
-        originalMaxPositionEmbeddings: need('original_max_position_embeddings'),
-      };
-      // transformers' validation: the smoothing interpolates between the two wavelengths.
-      if (scaling.highFreqFactor <= scaling.lowFreqFactor) {
-        throw new Error(`${file}: rope_scaling.high_freq_factor must be larger than low_freq_factor`);
-      }
-      return scaling;
-    }
-    default:
-      throw new Error(
-        `Unsupported rope_scaling type "${type}" in ${file}; nodellm supports: ${SUPPORTED_ROPE_TYPES.join(', ')}`,
-      );
-  }
-}
-
-function parseDtype(value: string | null | undefined, file: string): LlamaConfig['torchDtype'] {
+function parseDtype(value: string | undefined, file: string): ModelConfig['torchDtype'] {
   // No dtype means float32, as transformers loads such a checkpoint by default.
   const dtype = value ?? 'float32';
   if (dtype === 'float32' || dtype === 'float16' || dtype === 'bfloat16') return dtype;
   throw new Error(`Unsupported torch_dtype "${dtype}" in ${file}; nodellm supports: float32, float16, bfloat16`);
 }
 
-export async function readModelConfig(dir: string): Promise<LlamaConfig> {
-  const file = path.join(path.resolve(dir), 'config.json');
-  const raw = await readJson(file, 'config.json');
-  checkArchitecture(raw, file);
-  const c = parseWith(configSchema, raw, file);
+// transformers' names for the activations the decoder has.
+const ACTIVATIONS: Record<string, ModelConfig['activation']> = {
+  silu: 'silu',
+  swish: 'silu',
+  gelu_pytorch_tanh: 'gelu_tanh',
+  gelu_tanh: 'gelu_tanh',
+};
 
-  const act = c.hidden_act ?? 'silu';
-  if (act !== 'silu') {
-    throw new Error(`Unsupported hidden_act "${act}" in ${file}; LlamaForCausalLM in nodellm supports: silu`);
+/**
+ * The model's RoPE: classic configs give `rope_theta` and `rope_scaling`, transformers 5's give
+ * `rope_parameters` (with theta inside), per layer type where layers differ (Gemma 3).
+ */
+function readRope(raw: RawConfig, file: string, defaultTheta: number, localTheta: number | null): { rope: RopeConfig; localRope: RopeConfig | null } {
+  const params = optObject(raw, 'rope_parameters', file);
+  const theta = optNum(raw, 'rope_theta', file) ?? defaultTheta;
+  // Phi-3 keeps original_max_position_embeddings at the top level of config.json; transformers 5
+  // copies it into the rope dict of the types that read it (and it wins there).
+  const withOriginal = (dict: RawConfig | undefined): RawConfig | undefined => {
+    const original = optNum(raw, 'original_max_position_embeddings', file);
+    const type = dict?.rope_type ?? dict?.type;
+    if (dict === undefined || original === undefined || !['llama3', 'yarn', 'longrope', 'su'].includes(String(type))) return dict;
+    return { ...dict, original_max_position_embeddings: original };
+  };
+  if (params && (params.full_attention !== undefined || params.sliding_attention !== undefined)) {
+    const full = optObject(params, 'full_attention', file);
+    const sliding = optObject(params, 'sliding_attention', file);
+    return {
+      rope: parseRope(withOriginal(full), theta, file),
+      localRope: sliding ? parseRope(sliding, localTheta ?? theta, file) : localTheta !== null ? { theta: localTheta, scaling: null } : null,
+    };
+  }
+  return {
+    rope: parseRope(withOriginal(optObject(raw, 'rope_scaling', file) ?? params), theta, file),
+    localRope: localTheta !== null ? { theta: localTheta, scaling: null } : null,
+  };
+}
+
+export async function readModelConfig(dir: string): Promise<ModelConfig> {
+  const file = path.join(path.resolve(dir), 'config.json');
+  const top = await readJson(file, 'config.json');
+  if (typeof top !== 'object' || top === null || Array.isArray(top)) throw new Error(`invalid ${file}: expected a JSON object`);
+  const arch = findArchitecture(top as RawConfig, file);
+  // Multimodal checkpoints describe their language model in text_config.
+  const raw = arch.textConfig ? (optObject(top as RawConfig, 'text_config', file) ?? {}) : (top as RawConfig);
+  const c = parseWith(configSchema, raw, file);
+  const d = arch.defaults;
+
+  const actName = optStr(raw, 'hidden_activation', file) ?? optStr(raw, 'hidden_act', file) ?? d.activation;
+  const activation = ACTIVATIONS[actName];
+  if (activation === undefined) {
+    throw new Error(`Unsupported hidden_act "${actName}" in ${file}; ${arch.name} in nodellm supports: ${d.activation}`);
   }
 
-  // Defaults from transformers' LlamaConfig.__init__.
-  const hiddenSize = c.hidden_size ?? 4096;
-  const numAttentionHeads = c.num_attention_heads ?? 32;
-  const numKeyValueHeads = c.num_key_value_heads ?? numAttentionHeads;
-  const headDim = c.head_dim ?? Math.floor(hiddenSize / numAttentionHeads);
+  const hiddenSize = c.hidden_size ?? d.hiddenSize;
+  const numAttentionHeads = c.num_attention_heads ?? d.numAttentionHeads;
+  const numKeyValueHeads = c.num_key_value_heads ?? d.numKeyValueHeads ?? numAttentionHeads;
+  const headDim = c.head_dim ?? d.headDim ?? Math.floor(hiddenSize / numAttentionHeads);
+  const numHiddenLayers = c.num_hidden_layers ?? d.numHiddenLayers;
   if (numAttentionHeads % numKeyValueHeads !== 0) {
     throw new Error(
       `${file}: num_attention_heads (${numAttentionHeads}) must be a multiple of num_key_value_heads (${numKeyValueHeads})`,
     );
   }
-  if (headDim % 2 !== 0) throw new Error(`${file}: head_dim (${headDim}) must be even for rotary embeddings`);
+  const { localRopeTheta, partialRotaryFactor, ...features } = arch.features(raw, file, { numHiddenLayers, hiddenSize, headDim });
+  const rotaryDim = rotaryDimOf(headDim, partialRotaryFactor);
+  if (rotaryDim % 2 !== 0 || rotaryDim <= 0 || rotaryDim > headDim) {
+    throw new Error(`${file}: head_dim (${headDim}) times partial_rotary_factor (${partialRotaryFactor}) must be an even number of dims for rotary embeddings`);
+  }
+  const { rope, localRope } = readRope(raw, file, d.ropeTheta, localRopeTheta);
+  const dtypeName = optStr(raw, 'torch_dtype', file) ?? optStr(raw, 'dtype', file) ?? optStr(top as RawConfig, 'torch_dtype', file) ?? optStr(top as RawConfig, 'dtype', file);
+  const tie = bool(raw, 'tie_word_embeddings', file, bool(top as RawConfig, 'tie_word_embeddings', file, d.tieWordEmbeddings));
 
-  // transformers v5 moved theta and scaling into `rope_parameters`; older files use the two keys.
-  const ropeParams = c.rope_scaling ?? c.rope_parameters ?? null;
   return {
-    architecture: 'LlamaForCausalLM',
-    vocabSize: c.vocab_size ?? 32000,
+    architecture: arch.name,
+    implementation: arch.implementation,
+    vocabSize: c.vocab_size ?? d.vocabSize,
     hiddenSize,
-    intermediateSize: c.intermediate_size ?? 11008,
-    numHiddenLayers: c.num_hidden_layers ?? 32,
+    intermediateSize: c.intermediate_size ?? d.intermediateSize,
+    numHiddenLayers,
     numAttentionHeads,
     numKeyValueHeads,
     headDim,
-    rmsNormEps: c.rms_norm_eps ?? 1e-6,
-    ropeTheta: c.rope_theta ?? c.rope_parameters?.rope_theta ?? 10000,
-    ropeScaling: parseRopeScaling(ropeParams, file),
-    maxPositionEmbeddings: c.max_position_embeddings ?? 2048,
-    tieWordEmbeddings: c.tie_word_embeddings ?? false,
-    attentionBias: c.attention_bias ?? false,
-    mlpBias: c.mlp_bias ?? false,
-    torchDtype: parseDtype(c.torch_dtype ?? c.dtype, file),
+    rotaryDim,
+    rmsNormEps: c.rms_norm_eps ?? d.rmsNormEps,
+    activation,
+    ...features,
+    rope,
+    localRope,
+    maxPositionEmbeddings: c.max_position_embeddings ?? d.maxPositionEmbeddings,
+    tieWordEmbeddings: tie,
+    torchDtype: parseDtype(dtypeName, file),
   };
 }
 

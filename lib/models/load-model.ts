@@ -6,12 +6,15 @@ import { resolve } from 'node:path';
 import type { EngineOptions } from '../config/engine-options.js';
 import type { NativeEngineConfig } from '../engine/native.js';
 import { ModelLoadError } from '../errors.js';
-import { type GenerationConfig, type LlamaConfig, readGenerationConfig, readModelConfig } from './hf-config.js';
+import type { NativeRope } from '../engine/native.js';
+import { modelTensors } from './checkpoint-tensors.js';
+import { type GenerationConfig, type ModelConfig, readGenerationConfig, readModelConfig } from './hf-config.js';
+import { type RopeConfig, ropeFrequencies } from './rope.js';
 import { type TensorEntry, readSafetensorsIndex } from './safetensors.js';
 
 export interface ModelFiles {
   dir: string;
-  config: LlamaConfig;
+  config: ModelConfig;
   generation: GenerationConfig;
   tensors: TensorEntry[];
 }
@@ -34,19 +37,30 @@ export async function readModelFiles(dir: string, options: { dummy?: boolean } =
   }
 }
 
+function nativeDtype(dtype: EngineOptions['dtype']): NativeEngineConfig['dtype'] {
+  if (dtype === 'half') return 'float16';
+  if (dtype === 'float') return 'float32';
+  return dtype ?? 'auto';
+}
+
 export function nativeEngineConfig(model: ModelFiles, options: EngineOptions, maxModelLen: number): NativeEngineConfig {
   const files: string[] = [];
   const fileIndex = new Map<string, number>();
-  const tensors = model.tensors.map((t) => {
+  const tensors = modelTensors(model.tensors, model.config).map((t) => {
     let index = fileIndex.get(t.file);
     if (index === undefined) {
       index = files.length;
       files.push(t.file);
       fileIndex.set(t.file, index);
     }
-    return { name: t.name, dtype: t.dtype, shape: t.shape, file: index, offset: t.offset, nbytes: t.nbytes };
+    return { name: t.name, source: t.source, dtype: t.dtype, shape: t.shape, file: index, offset: t.offset, nbytes: t.nbytes };
   });
-  const { torchDtype: _dtype, ...modelConfig } = model.config;
+  const { torchDtype: _dtype, rope, localRope, ...shape } = model.config;
+  const frequencies = (r: RopeConfig): NativeRope => ({
+    theta: r.theta,
+    ...ropeFrequencies(r, shape.rotaryDim, shape.maxPositionEmbeddings, maxModelLen),
+  });
+  const modelConfig = { ...shape, rope: frequencies(rope), localRope: localRope ? frequencies(localRope) : null };
   const maxNumSeqs = options.maxNumSeqs ?? 256;
   return {
     model: modelConfig,
@@ -69,6 +83,7 @@ export function nativeEngineConfig(model: ModelFiles, options: EngineOptions, ma
     asyncScheduling: options.asyncScheduling ?? true,
     dummyWeights: options.loadFormat === 'dummy',
     dummyDtype: model.config.torchDtype,
+    dtype: nativeDtype(options.dtype),
     returnLogits: options.returnLogits ?? false,
   };
 }

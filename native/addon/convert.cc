@@ -55,9 +55,33 @@ Napi::Array array(const Napi::Object& obj, const char* name) {
   return v.As<Napi::Array>();
 }
 
+std::vector<double> double_list(const Napi::Object& obj, const char* name) {
+  std::vector<double> out;
+  Napi::Value v = field(obj, name);
+  if (v.IsUndefined() || v.IsNull()) return out;
+  if (!v.IsArray()) fail("expected an array of numbers for ", name);
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value x = a.Get(i);
+    if (!x.IsNumber()) fail("expected numbers in ", name);
+    out.push_back(x.As<Napi::Number>().DoubleValue());
+  }
+  return out;
+}
+
+RopeFrequencies rope_from_js(const Napi::Object& r) {
+  RopeFrequencies rope;
+  rope.inv_freq = double_list(r, "invFreq");
+  rope.theta = number_or(r, "theta", rope.theta);
+  rope.attention_factor = number_or(r, "attentionFactor", 1.0);
+  return rope;
+}
+
+// The native model config that lib/models/native-config.ts builds from the architecture table.
 ModelConfig model_config_from_js(const Napi::Object& m) {
   ModelConfig c;
   c.architecture = string(m, "architecture");
+  c.implementation = string(m, "implementation");
   c.vocab_size = integer(m, "vocabSize");
   c.hidden_size = integer(m, "hiddenSize");
   c.intermediate_size = integer(m, "intermediateSize");
@@ -65,28 +89,31 @@ ModelConfig model_config_from_js(const Napi::Object& m) {
   c.num_attention_heads = integer(m, "numAttentionHeads");
   c.num_key_value_heads = integer(m, "numKeyValueHeads");
   c.head_dim = integer(m, "headDim");
+  c.rotary_dim = integer_or(m, "rotaryDim", 0);
   c.rms_norm_eps = static_cast<float>(number(m, "rmsNormEps"));
-  c.rope_theta = number(m, "ropeTheta");
+  c.norm_weight_offset = static_cast<float>(number_or(m, "normWeightOffset", 0.0));
+  c.qkv_bias = boolean_or(m, "qkvBias", false);
+  c.o_bias = boolean_or(m, "oBias", false);
+  c.mlp_bias = boolean_or(m, "mlpBias", false);
+  c.qk_norm = boolean_or(m, "qkNorm", false);
+  c.sandwich_norms = boolean_or(m, "sandwichNorms", false);
+  const std::string activation = string(m, "activation");
+  if (activation == "silu") c.activation = Activation::Silu;
+  else if (activation == "gelu_tanh") c.activation = Activation::GeluTanh;
+  else fail("unsupported activation \"", activation, "\" (silu, gelu_tanh)");
+  c.embedding_scale = static_cast<float>(number_or(m, "embeddingScale", 1.0));
+  c.attention_scale = static_cast<float>(number_or(m, "attentionScale", 0.0));
+  c.attn_logit_softcap = static_cast<float>(number_or(m, "attnLogitSoftcap", 0.0));
+  c.final_logit_softcap = static_cast<float>(number_or(m, "finalLogitSoftcap", 0.0));
+  for (double w : double_list(m, "layerWindows")) c.layer_windows.push_back(static_cast<int>(w));
+  c.rope = rope_from_js(object(m, "rope"));
+  Napi::Value local = field(m, "localRope");
+  if (local.IsObject()) {
+    c.has_local_rope = true;
+    c.local_rope = rope_from_js(local.As<Napi::Object>());
+  }
   c.max_position_embeddings = integer(m, "maxPositionEmbeddings");
   c.tie_word_embeddings = boolean_or(m, "tieWordEmbeddings", false);
-  c.attention_bias = boolean_or(m, "attentionBias", false);
-  c.mlp_bias = boolean_or(m, "mlpBias", false);
-  Napi::Value scaling = field(m, "ropeScaling");
-  if (scaling.IsObject()) {
-    Napi::Object s = scaling.As<Napi::Object>();
-    std::string type = string(s, "type");
-    if (type == "linear") {
-      c.rope_scaling.type = RopeScaling::Type::Linear;
-    } else if (type == "llama3") {
-      c.rope_scaling.type = RopeScaling::Type::Llama3;
-      c.rope_scaling.low_freq_factor = number(s, "lowFreqFactor");
-      c.rope_scaling.high_freq_factor = number(s, "highFreqFactor");
-      c.rope_scaling.original_max_position_embeddings = number(s, "originalMaxPositionEmbeddings");
-    } else {
-      fail("unsupported rope_scaling type \"", type, "\"; nodellm supports linear and llama3");
-    }
-    c.rope_scaling.factor = number(s, "factor");
-  }
   return c;
 }
 
@@ -94,6 +121,8 @@ TensorInfo tensor_info_from_js(const Napi::Object& t) {
   TensorInfo info;
   info.name = string(t, "name");
   info.dtype = string(t, "dtype");
+  Napi::Value source = field(t, "source");
+  if (source.IsString()) info.source = source.As<Napi::String>().Utf8Value();
   Napi::Array shape = array(t, "shape");
   for (uint32_t i = 0; i < shape.Length(); ++i) {
     Napi::Value d = shape.Get(i);
@@ -129,6 +158,15 @@ std::vector<int32_t> int32_list_from_js(const Napi::Value& value, const char* na
 EngineConfig engine_config_from_js(const Napi::Object& js) {
   EngineConfig c;
   c.model = model_config_from_js(object(js, "model"));
+  Napi::Value run_dtype = field(js, "dtype");
+  if (run_dtype.IsString()) {
+    const std::string d = run_dtype.As<Napi::String>().Utf8Value();
+    if (d == "auto") c.model.dtype = ModelConfig::Dtype::Auto;
+    else if (d == "float32") c.model.dtype = ModelConfig::Dtype::F32;
+    else if (d == "float16") c.model.dtype = ModelConfig::Dtype::F16;
+    else if (d == "bfloat16") c.model.dtype = ModelConfig::Dtype::BF16;
+    else fail("dtype must be auto, float32, float16 or bfloat16, got ", d);
+  }
   Napi::Array files = array(js, "weightFiles");
   for (uint32_t i = 0; i < files.Length(); ++i) {
     Napi::Value f = files.Get(i);
@@ -161,7 +199,7 @@ EngineConfig engine_config_from_js(const Napi::Object& js) {
   c.async_scheduling = boolean_or(js, "asyncScheduling", true);
   c.dummy_weights = boolean_or(js, "dummyWeights", false);
   if (c.dummy_weights) {
-    const std::string dtype = string(js, "dummyDtype");
+    const std::string dtype = string(js, "dummyDtype");  // what the dummy weights stand for
     if (dtype == "float32") c.dummy_dtype = DType::F32;
     else if (dtype == "float16") c.dummy_dtype = DType::F16;
     else if (dtype == "bfloat16") c.dummy_dtype = DType::BF16;

@@ -27,12 +27,19 @@ struct AttentionBatch {
   int num_kv_heads = 0;
   int head_dim = 0;
   float scale = 1.0f;
+  // Sliding-window attention: a query at position p sees keys at positions p - sliding_window + 1
+  // .. p (sliding_window keys, itself included), as transformers' and flash-attention's windows;
+  // 0 means the whole context. Set per layer by the model.
+  int sliding_window = 0;
+  // Attention-logit soft-capping (Gemma 2): a score s becomes softcap * tanh(s / softcap) after
+  // the scale and before the softmax; 0 means off.
+  float softcap = 0.0f;
 };
 
 // Where rope_kv_write() puts a step's keys and values, for the projection that ends with it.
 struct RopeKvWrite {
   Tensor positions;     // I32 [rows]
-  Tensor cos_sin;       // F32 [max_pos, head_dim]: cos | sin of each position's angles
+  Tensor cos_sin;       // F32 [max_pos, rotary_dim]: cos | sin of each position's angles
   int head_dim = 0;
   int q_heads = 0;
   int kv_heads = 0;
@@ -121,19 +128,28 @@ class Backend {
   virtual void replay_graph(int graph) {}
 
   // Model operations; rows are tokens.
-  virtual void embedding(const Tensor& out, const Tensor& table, const Tensor& ids) = 0;
-  virtual void rmsnorm(const Tensor& out, const Tensor& x, const Tensor& weight, float eps) = 0;
-  // residual += x, then out = rmsnorm(residual) * weight: the residual stream of a decoder.
+  // out[t] = table[ids[t]] * scale (Gemma scales its embeddings by sqrt(hidden_size)).
+  virtual void embedding(const Tensor& out, const Tensor& table, const Tensor& ids, float scale) = 0;
+  // out = x / rms(x) * (weight_offset + weight): weight_offset is 0, or 1 for Gemma's (1 + w) norms.
+  virtual void rmsnorm(const Tensor& out, const Tensor& x, const Tensor& weight, float eps,
+                       float weight_offset) = 0;
+  // residual += x, then out = rmsnorm(residual): the residual stream of a decoder.
   virtual void add_rmsnorm(const Tensor& residual, const Tensor& x, const Tensor& out,
-                           const Tensor& weight, float eps) = 0;
+                           const Tensor& weight, float eps, float weight_offset) = 0;
+  // RMSNorm of each head_dim-wide head of x's rows, in place, with one weight [head_dim] shared by
+  // the heads: the q and k norms of Qwen 3 and Gemma 3 (x is q's or k's column slice of qkv).
+  virtual void head_rmsnorm(const Tensor& x, const Tensor& weight, int head_dim, float eps,
+                            float weight_offset) = 0;
   // Turns an nn.Linear weight [out_features, in_features] into the backend's layout for
   // linear(); the returned tensor is the backend's (the input may be released afterwards).
   virtual LinearWeight prepare_linear(const Tensor& weight) = 0;
   // out = x @ weight^T (+ bias)
   virtual void linear(const Tensor& out, const Tensor& x, const LinearWeight& weight,
                       const Tensor* bias) = 0;
-  // Rotary embedding in place, neox style (halves), from a [max_pos, head_dim] table whose first
-  // half of each row is cos and second half sin of the position's angles.
+  // Rotary embedding in place, neox style (halves), from a [max_pos, rotary_dim] table whose first
+  // half of each row is cos and second half sin of the position's angles. rotary_dim (the table's
+  // columns) may be less than head_dim (partial_rotary_factor): the first rotary_dim dims of each
+  // head rotate, the rest pass through.
   virtual void rope(const Tensor& q, const Tensor& k, const Tensor& positions,
                     const Tensor& cos_sin, int head_dim) = 0;
   // k_cache[slot[i]] = k[i], v_cache[slot[i]] = v[i]; caches are [num_blocks * block_size, kv_dim].
@@ -166,6 +182,10 @@ class Backend {
     linear(gate_up, x, weight, bias);
     silu_mul(act, gate_up);
   }
+  // out = gelu_tanh(gate) * up, where gate_up = [gate | up]: Gemma's GeGLU (gelu_pytorch_tanh).
+  virtual void gelu_tanh_mul(const Tensor& out, const Tensor& gate_up) = 0;
+  // x = cap * tanh(x / cap), in place on float32 logits: final-logit soft-capping (Gemma 2).
+  virtual void softcap(const Tensor& x, float cap) = 0;
   // out[i] = x[rows[i]]
   virtual void gather_rows(const Tensor& out, const Tensor& x, const Tensor& rows) = 0;
 

@@ -38,7 +38,7 @@ LLMEngine::LLMEngine(const EngineConfig& config)
   backend_ = make_backend(config_.device, threads, &backend_note_, config_.batch_invariant);
   weights_ = config_.dummy_weights ? std::make_unique<WeightSource>(config_.dummy_dtype)
                                    : std::make_unique<WeightSource>(config_.weight_files, config_.tensors);
-  model_ = std::make_unique<LlamaModel>(*backend_, config_.model, *weights_, config_.max_model_len);
+  model_ = make_model(*backend_, config_.model, *weights_, config_.max_model_len);
   // The KV cache: a given number of blocks, a given size, or (on a GPU) what is left of
   // gpu_memory_utilization once a profiling step has brought every workspace to its peak. The
   // profiling step runs with a provisional cache just large enough for it.

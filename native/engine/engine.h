@@ -15,7 +15,7 @@
 #include "backend/backend.h"
 #include "engine/model_runner.h"
 #include "engine/scheduler.h"
-#include "model/llama.h"
+#include "model/model.h"
 #include "model/weight_source.h"
 
 namespace nodellm {
@@ -113,7 +113,7 @@ class LLMEngine {
   EngineConfig config_;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<WeightSource> weights_;
-  std::unique_ptr<LlamaModel> model_;
+  std::unique_ptr<Model> model_;
   std::unique_ptr<BlockManager> blocks_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ModelRunner> runner_;

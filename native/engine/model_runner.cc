@@ -16,7 +16,7 @@ struct ModelRunner::Staging {
 };
 
 
-ModelRunner::ModelRunner(Backend& backend, LlamaModel& model, RunnerConfig config)
+ModelRunner::ModelRunner(Backend& backend, Model& model, RunnerConfig config)
     : backend_(backend),
       model_(model),
       config_(config),
@@ -132,8 +132,7 @@ void ModelRunner::upload_inputs(const SchedulerOutput& step, const BlockManager&
   a.block_size = config_.block_size;
   a.num_heads = c.num_attention_heads;
   a.num_kv_heads = c.num_key_value_heads;
-  a.head_dim = c.head_dim;
-  a.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  a.head_dim = c.head_dim;  // the model sets the scale, window and soft-capping of each layer
 }
 
 // The padded batch size of a step that can run as a graph: decode rows only (one new token each,

@@ -12,7 +12,7 @@
 #include "engine/block_manager.h"
 #include "engine/sampling_inputs.h"
 #include "engine/scheduler.h"
-#include "model/llama.h"
+#include "model/model.h"
 
 namespace nodellm {
 
@@ -48,7 +48,7 @@ struct PromptLogprobRows {
 
 class ModelRunner {
  public:
-  ModelRunner(Backend& backend, LlamaModel& model, RunnerConfig config);
+  ModelRunner(Backend& backend, Model& model, RunnerConfig config);
   ~ModelRunner();
 
   void run(const SchedulerOutput& step, const BlockManager& blocks, SampledRows& sampled,
@@ -96,7 +96,7 @@ class ModelRunner {
   void score_prompts(const SchedulerOutput& step, PromptLogprobRows& out);
 
   Backend& backend_;
-  LlamaModel& model_;
+  Model& model_;
   RunnerConfig config_;
   int max_blocks_per_seq_;
   Activations activations_;

@@ -1,6 +1,6 @@
-// Rotary-embedding angles, computed once at load: a [max_positions, head_dim] float32 table whose
-// row p holds cos(p * inv_freq) then sin(p * inv_freq), with rope_scaling applied to inv_freq as
-// transformers does (linear: inv_freq / factor; llama3: the smoothed per-frequency scaling).
+// Rotary-embedding tables, computed once at load: a [max_positions, rotary_dim] float32 table
+// whose row p holds cos(p * inv_freq) then sin(p * inv_freq), both times the attention factor
+// (transformers multiplies cos and sin by it for YaRN and LongRoPE).
 #pragma once
 #include <vector>
 
@@ -8,7 +8,6 @@
 
 namespace nodellm {
 
-std::vector<double> rope_inv_freq(const ModelConfig& config);
-std::vector<float> rope_cos_sin_table(const ModelConfig& config, int max_positions);
+std::vector<float> rope_cos_sin_table(const RopeFrequencies& rope, int rotary_dim, int max_positions);
 
 }  // namespace nodellm

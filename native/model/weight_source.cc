@@ -78,18 +78,19 @@ CheckpointView WeightSource::get(const std::string& name, std::vector<int64_t> e
   auto it = index_.find(name);
   if (it == index_.end()) fail("missing weight ", name, " in the checkpoint");
   const TensorInfo& t = tensors_[it->second];
+  const std::string source = t.source.empty() || t.source == name ? "" : " (checkpoint tensor " + t.source + ")";
   if (t.shape != expected)
-    fail("weight ", name, " has shape ", shape_string(t.shape), ", expected ",
+    fail("weight ", name, source, " has shape ", shape_string(t.shape), ", but config.json implies ",
          shape_string(expected));
   DType dtype;
   if (t.dtype == "F32") dtype = DType::F32;
   else if (t.dtype == "F16") dtype = DType::F16;
   else if (t.dtype == "BF16") dtype = DType::BF16;
-  else fail("weight ", name, " has dtype ", t.dtype, "; nodellm supports F32, F16 and BF16");
+  else fail("weight ", name, source, " has dtype ", t.dtype, "; nodellm supports F32, F16 and BF16");
   int64_t numel = 1;
   for (int64_t d : t.shape) numel *= d;
   if (numel * static_cast<int64_t>(dtype_size(dtype)) != t.nbytes)
-    fail("weight ", name, " has ", t.nbytes, " bytes, expected ", numel * dtype_size(dtype));
+    fail("weight ", name, source, " has ", t.nbytes, " bytes, expected ", numel * dtype_size(dtype));
   return CheckpointView{mapped_[t.file]->data() + t.offset, dtype, t.shape};
 }
 

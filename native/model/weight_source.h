@@ -13,7 +13,8 @@
 namespace nodellm {
 
 struct TensorInfo {
-  std::string name;
+  std::string name;    // the name the model asks for (lib/models/architectures.ts maps it)
+  std::string source;  // the checkpoint's own name, for messages, when it differs
   std::string dtype;  // safetensors dtype: F32, F16, BF16, ...
   std::vector<int64_t> shape;
   int file = 0;  // index into the file list

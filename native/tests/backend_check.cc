@@ -97,21 +97,120 @@ void check_linear(Backend& cpu, Backend& gpu, DType dt, int64_t tokens, int64_t 
          rel_error(read(gpu, out.gpu), read(cpu, out.cpu)));
 }
 
-void check_norms(Backend& cpu, Backend& gpu, DType dt, int64_t rows, int64_t cols) {
+// weight_offset 1: Gemma's (1 + w) norms (weights near 0, as Gemma's checkpoints hold them).
+void check_norms(Backend& cpu, Backend& gpu, DType dt, int64_t rows, int64_t cols, float weight_offset = 0.0f) {
   auto residual = make(cpu, gpu, DType::F32, rows, cols, randn(rows * cols));
   auto y = make(cpu, gpu, dt, rows, cols, randn(rows * cols));
   auto w = make(cpu, gpu, dt, 1, cols, randn(cols, 0.1f));
   cpu.upload(y.cpu, read(gpu, y.gpu).data(), DType::F32);
   cpu.upload(w.cpu, read(gpu, w.gpu).data(), DType::F32);
   Pair out{cpu.alloc(DType::F32, rows, cols), gpu.alloc(dt, rows, cols)};
-  cpu.rmsnorm(out.cpu, residual.cpu, w.cpu, 1e-5f);
-  gpu.rmsnorm(out.gpu, residual.gpu, w.gpu, 1e-5f);
-  report("rmsnorm " + std::to_string(rows) + "x" + std::to_string(cols), dt, rel_error(read(gpu, out.gpu), read(cpu, out.cpu)));
-  cpu.add_rmsnorm(residual.cpu, y.cpu, out.cpu, w.cpu, 1e-5f);
-  gpu.add_rmsnorm(residual.gpu, y.gpu, out.gpu, w.gpu, 1e-5f);
-  report("add_rmsnorm (output) " + std::to_string(rows) + "x" + std::to_string(cols), dt, rel_error(read(gpu, out.gpu), read(cpu, out.cpu)));
-  report("add_rmsnorm (residual) " + std::to_string(rows) + "x" + std::to_string(cols), DType::F32,
-         rel_error(read(gpu, residual.gpu), read(cpu, residual.cpu)));
+  const std::string shape = std::to_string(rows) + "x" + std::to_string(cols) + (weight_offset != 0.0f ? " (1 + w)" : "");
+  cpu.rmsnorm(out.cpu, residual.cpu, w.cpu, 1e-5f, weight_offset);
+  gpu.rmsnorm(out.gpu, residual.gpu, w.gpu, 1e-5f, weight_offset);
+  report("rmsnorm " + shape, dt, rel_error(read(gpu, out.gpu), read(cpu, out.cpu)));
+  cpu.add_rmsnorm(residual.cpu, y.cpu, out.cpu, w.cpu, 1e-5f, weight_offset);
+  gpu.add_rmsnorm(residual.gpu, y.gpu, out.gpu, w.gpu, 1e-5f, weight_offset);
+  report("add_rmsnorm (output) " + shape, dt, rel_error(read(gpu, out.gpu), read(cpu, out.cpu)));
+  report("add_rmsnorm (residual) " + shape, DType::F32, rel_error(read(gpu, residual.gpu), read(cpu, residual.cpu)));
+}
+
+// rmsnorm of an activation (not the float32 residual) into a column slice of a wider buffer:
+// Gemma 2/3's sandwich norms of a sublayer's output, (1 + w).
+void check_rmsnorm_activation(Backend& cpu, Backend& gpu, DType dt, int64_t rows, int64_t cols) {
+  auto x = make(cpu, gpu, dt, rows, cols, randn(rows * cols, 4.0f));
+  auto w = make(cpu, gpu, dt, 1, cols, randn(cols, 0.1f));
+  for (const Pair* p : {&x, &w}) cpu.upload(p->cpu, read(gpu, p->gpu).data(), DType::F32);
+  Pair wide{cpu.alloc(DType::F32, rows, 3 * cols), gpu.alloc(dt, rows, 3 * cols)};
+  cpu.rmsnorm(wide.cpu.col_slice(0, cols), x.cpu, w.cpu, 1e-6f, 1.0f);
+  gpu.rmsnorm(wide.gpu.col_slice(0, cols), x.gpu, w.gpu, 1e-6f, 1.0f);
+  report("rmsnorm of an activation into a slice " + std::to_string(rows) + "x" + std::to_string(cols) + " (1 + w)", dt,
+         rel_error(read(gpu, wide.gpu.col_slice(0, cols)), read(cpu, wide.cpu.col_slice(0, cols))));
+}
+
+// head_rmsnorm in place on the q and k column slices of a fused qkv row (row stride wider than
+// the slice): the q_norm / k_norm of Qwen 3 (offset 0) and Gemma 3 (offset 1). v must stay as it was.
+void check_head_rmsnorm(Backend& cpu, Backend& gpu, DType dt, int64_t rows, int q_heads, int kv_heads, int head_dim,
+                        float weight_offset) {
+  const int64_t q_cols = int64_t{q_heads} * head_dim, kv_cols = int64_t{kv_heads} * head_dim, n = q_cols + 2 * kv_cols;
+  auto qkv = make(cpu, gpu, dt, rows, n, randn(rows * n, 3.0f));
+  auto qw = make(cpu, gpu, dt, 1, head_dim, randn(head_dim, 0.5f));
+  auto kw = make(cpu, gpu, dt, 1, head_dim, randn(head_dim, 0.5f));
+  for (const Pair* p : {&qkv, &qw, &kw}) cpu.upload(p->cpu, read(gpu, p->gpu).data(), DType::F32);
+  for (Backend* b : {&cpu, &gpu}) {
+    const bool on_gpu = b == &gpu;
+    const Tensor& t = on_gpu ? qkv.gpu : qkv.cpu;
+    b->head_rmsnorm(t.col_slice(0, q_cols), on_gpu ? qw.gpu : qw.cpu, head_dim, 1e-6f, weight_offset);
+    b->head_rmsnorm(t.col_slice(q_cols, kv_cols), on_gpu ? kw.gpu : kw.cpu, head_dim, 1e-6f, weight_offset);
+  }
+  char name[120];
+  std::snprintf(name, sizeof name, "head_rmsnorm %lldx(%dq+%dkv+%dv) x %d%s", static_cast<long long>(rows), q_heads,
+                kv_heads, kv_heads, head_dim, weight_offset != 0.0f ? " (1 + w)" : "");
+  report(name, dt, rel_error(read(gpu, qkv.gpu), read(cpu, qkv.cpu)));
+}
+
+// Soft-capping of float32 logits in place (Gemma 2's final_logit_softcapping), on logits well
+// past the cap and a column slice.
+void check_softcap(Backend& cpu, Backend& gpu, int64_t rows, int64_t vocab, float cap) {
+  auto logits = make(cpu, gpu, DType::F32, rows, vocab, randn(rows * vocab, 2.0f * cap));
+  cpu.softcap(logits.cpu.col_slice(1, vocab - 2), cap);
+  gpu.softcap(logits.gpu.col_slice(1, vocab - 2), cap);
+  report("softcap " + std::to_string(rows) + "x" + std::to_string(vocab) + " cap " + std::to_string(static_cast<int>(cap)),
+         DType::F32, rel_error(read(gpu, logits.gpu), read(cpu, logits.cpu)));
+}
+
+// The cos|sin table of positions [0, max_pos): rotary_dim columns (cos of the rotary_dim / 2
+// angles, then their sin).
+std::vector<float> rope_table(int max_pos, int rotary_dim) {
+  std::vector<float> table(static_cast<size_t>(max_pos) * rotary_dim);
+  for (int p = 0; p < max_pos; ++p)
+    for (int i = 0; i < rotary_dim / 2; ++i) {
+      const double a = p / std::pow(10000.0, 2.0 * i / rotary_dim);
+      table[static_cast<size_t>(p) * rotary_dim + i] = static_cast<float>(std::cos(a));
+      table[static_cast<size_t>(p) * rotary_dim + rotary_dim / 2 + i] = static_cast<float>(std::sin(a));
+    }
+  return table;
+}
+
+// rope() and rope_kv_write() on the q, k, v slices of a fused qkv, with a table of rotary_dim <=
+// head_dim columns (partial rotary: the dims past rotary_dim pass through): q and k, and the
+// cache rows written.
+void check_rope(Backend& cpu, Backend& gpu, DType dt, int rows, int q_heads, int kv_heads, int head_dim, int rotary_dim) {
+  const int64_t q_cols = int64_t{q_heads} * head_dim, kv_cols = int64_t{kv_heads} * head_dim, n = q_cols + 2 * kv_cols;
+  const int max_pos = 2048, cache_rows = rows + 13;
+  std::vector<int32_t> positions(rows), slots(rows);
+  for (int r = 0; r < rows; ++r) {
+    positions[r] = static_cast<int32_t>(rng() % max_pos);
+    slots[r] = (r * 7 + 3) % cache_rows;  // distinct slots
+  }
+  auto table = make(cpu, gpu, DType::F32, max_pos, rotary_dim, rope_table(max_pos, rotary_dim));
+  auto pos = make_i32(cpu, gpu, rows, 1, positions);
+  auto slot = make_i32(cpu, gpu, rows, 1, slots);
+  const std::vector<float> start = randn(rows * n), cache_start = randn(static_cast<size_t>(cache_rows) * kv_cols);
+  char name[120];
+  std::snprintf(name, sizeof name, "%dx(%dq+%dkv) x %d, rotary %d", rows, q_heads, kv_heads, head_dim, rotary_dim);
+  {
+    auto qkv = make(cpu, gpu, dt, rows, n, start);
+    cpu.upload(qkv.cpu, read(gpu, qkv.gpu).data(), DType::F32);
+    cpu.rope(qkv.cpu.col_slice(0, q_cols), qkv.cpu.col_slice(q_cols, kv_cols), pos.cpu, table.cpu, head_dim);
+    gpu.rope(qkv.gpu.col_slice(0, q_cols), qkv.gpu.col_slice(q_cols, kv_cols), pos.gpu, table.gpu, head_dim);
+    report(std::string("rope ") + name, dt, rel_error(read(gpu, qkv.gpu), read(cpu, qkv.cpu)));
+  }
+  auto qkv = make(cpu, gpu, dt, rows, n, start);
+  cpu.upload(qkv.cpu, read(gpu, qkv.gpu).data(), DType::F32);
+  auto kc = make(cpu, gpu, dt, cache_rows, kv_cols, cache_start);
+  auto vc = make(cpu, gpu, dt, cache_rows, kv_cols, cache_start);
+  for (const Pair* p : {&kc, &vc}) cpu.upload(p->cpu, read(gpu, p->gpu).data(), DType::F32);
+  for (Backend* b : {&cpu, &gpu}) {
+    const bool on_gpu = b == &gpu;
+    const Tensor& t = on_gpu ? qkv.gpu : qkv.cpu;
+    b->rope_kv_write(t.col_slice(0, q_cols), t.col_slice(q_cols, kv_cols), t.col_slice(q_cols + kv_cols, kv_cols),
+                     on_gpu ? pos.gpu : pos.cpu, on_gpu ? table.gpu : table.cpu, head_dim, on_gpu ? kc.gpu : kc.cpu,
+                     on_gpu ? vc.gpu : vc.cpu, on_gpu ? slot.gpu : slot.cpu);
+  }
+  report(std::string("rope_kv_write (qkv) ") + name, dt, rel_error(read(gpu, qkv.gpu), read(cpu, qkv.cpu)));
+  report(std::string("rope_kv_write (k cache) ") + name, dt, rel_error(read(gpu, kc.gpu), read(cpu, kc.cpu)));
+  report(std::string("rope_kv_write (v cache) ") + name, dt, rel_error(read(gpu, vc.gpu), read(cpu, vc.cpu)));
 }
 
 void check_elementwise(Backend& cpu, Backend& gpu, DType dt, int64_t rows, int64_t cols, int vocab) {
@@ -122,10 +221,16 @@ void check_elementwise(Backend& cpu, Backend& gpu, DType dt, int64_t rows, int64
   for (auto& id : ids) id = static_cast<int32_t>(rng() % vocab);
   auto id_t = make_i32(cpu, gpu, rows, 1, ids);
   Pair emb{cpu.alloc(DType::F32, rows, cols), gpu.alloc(DType::F32, rows, cols)};
-  cpu.embedding(emb.cpu, table.cpu, id_t.cpu);
-  gpu.embedding(emb.gpu, table.gpu, id_t.gpu);
+  cpu.embedding(emb.cpu, table.cpu, id_t.cpu, 1.0f);
+  gpu.embedding(emb.gpu, table.gpu, id_t.gpu, 1.0f);
   report("embedding " + std::to_string(rows) + " of " + std::to_string(vocab) + "x" + std::to_string(cols), dt,
          rel_error(read(gpu, emb.gpu), read(cpu, emb.cpu)));
+  // Scaled by sqrt(hidden_size), as Gemma's embeddings are.
+  const float embed_scale = std::sqrt(static_cast<float>(cols));
+  cpu.embedding(emb.cpu, table.cpu, id_t.cpu, embed_scale);
+  gpu.embedding(emb.gpu, table.gpu, id_t.gpu, embed_scale);
+  report("embedding x sqrt(cols) " + std::to_string(rows) + " of " + std::to_string(vocab) + "x" + std::to_string(cols),
+         dt, rel_error(read(gpu, emb.gpu), read(cpu, emb.cpu)));
   // silu_mul
   auto gu = make(cpu, gpu, dt, rows, 2 * cols, randn(rows * 2 * cols, 2.0f));
   cpu.upload(gu.cpu, read(gpu, gu.gpu).data(), DType::F32);
@@ -133,6 +238,12 @@ void check_elementwise(Backend& cpu, Backend& gpu, DType dt, int64_t rows, int64
   cpu.silu_mul(act.cpu, gu.cpu);
   gpu.silu_mul(act.gpu, gu.gpu);
   report("silu_mul " + std::to_string(rows) + "x" + std::to_string(cols), dt, rel_error(read(gpu, act.gpu), read(cpu, act.cpu)));
+  // gelu_tanh_mul (Gemma's GeGLU) on the same inputs: a fresh output, so silu_mul's stays for the gather below.
+  Pair gelu{cpu.alloc(DType::F32, rows, cols), gpu.alloc(dt, rows, cols)};
+  cpu.gelu_tanh_mul(gelu.cpu, gu.cpu);
+  gpu.gelu_tanh_mul(gelu.gpu, gu.gpu);
+  report("gelu_tanh_mul " + std::to_string(rows) + "x" + std::to_string(cols), dt,
+         rel_error(read(gpu, gelu.gpu), read(cpu, gelu.cpu)));
   // gather_rows
   std::vector<int32_t> rows_idx(rows / 2 + 1);
   for (auto& r : rows_idx) r = static_cast<int32_t>(rng() % rows);
@@ -174,13 +285,16 @@ void check_gemv_silu_mul(Backend& gpu, DType dt, int64_t k, int64_t n, bool with
               same_bits(gpu, got, want));
 }
 
-void check_gemv_rope_kv_write(Backend& gpu, DType dt, int64_t k, int q_heads, int kv_heads, int head_dim, bool with_bias) {
+// rotary_dim: the cos|sin table's columns (0: head_dim; less: partial rotary).
+void check_gemv_rope_kv_write(Backend& gpu, DType dt, int64_t k, int q_heads, int kv_heads, int head_dim, bool with_bias,
+                              int rotary_dim = 0) {
+  if (rotary_dim == 0) rotary_dim = head_dim;
   const int64_t q_cols = int64_t{q_heads} * head_dim, kv_cols = int64_t{kv_heads} * head_dim, n = q_cols + 2 * kv_cols;
   const int64_t slots = 48, max_pos = 64;
   const Tensor x = upload_randn(gpu, dt, 1, k, 1.0f), bias = upload_randn(gpu, dt, 1, n, 0.5f);
   const LinearWeight w = gpu.prepare_linear(upload_randn(gpu, dt, n, k, 1.0f / std::sqrt(static_cast<float>(k))));
   const Tensor* b = with_bias ? &bias : nullptr;
-  const Tensor table = upload_randn(gpu, DType::F32, max_pos, head_dim, 1.0f);
+  const Tensor table = upload_randn(gpu, DType::F32, max_pos, rotary_dim, 1.0f);
   const std::vector<int32_t> position{37}, slot{29};
   const Tensor pos = gpu.alloc(DType::I32, 1, 1), slot_t = gpu.alloc(DType::I32, 1, 1);
   gpu.upload(pos, position.data(), DType::I32);
@@ -210,7 +324,8 @@ void check_gemv_rope_kv_write(Backend& gpu, DType dt, int64_t k, int q_heads, in
   const bool same = same_bits(gpu, got.qkv, want.qkv) && same_bits(gpu, got.k_cache, want.k_cache) &&
                     same_bits(gpu, got.v_cache, want.v_cache);
   report_same("linear_rope_kv_write " + std::to_string(k) + " -> " + std::to_string(q_heads) + "q " +
-                  std::to_string(kv_heads) + "kv x " + std::to_string(head_dim) + (with_bias ? " +bias" : ""),
+                  std::to_string(kv_heads) + "kv x " + std::to_string(head_dim) + (with_bias ? " +bias" : "") +
+                  (rotary_dim < head_dim ? " rotary " + std::to_string(rotary_dim) : ""),
               dt, same);
 }
 
@@ -275,10 +390,22 @@ void time_layer_epilogues(Backend& gpu) {
   }
 }
 
+// What a model family adds to a layer's attention: a partial rotary table (rotary_dim columns, 0:
+// head_dim), a sliding window (0: none), soft-capped scores (0: none), and a scale other than
+// head_dim^-0.5 (scale_mult times it: large scores for the soft cap to bite on).
+struct AttentionOptions {
+  int rotary_dim = 0;
+  int window = 0;
+  float softcap = 0.0f;
+  float scale_mult = 1.0f;
+};
+
 // RoPE, KV write and paged attention over a scattered block table, for several sequences mixing
 // decode rows and prefill chunks.
 void check_attention(Backend& cpu, Backend& gpu, DType dt, int heads, int kv_heads, int head_dim, int block_size,
-                     const std::vector<int>& context, const std::vector<int>& new_tokens) {
+                     const std::vector<int>& context, const std::vector<int>& new_tokens,
+                     const AttentionOptions& opt = {}) {
+  const int rotary_dim = opt.rotary_dim > 0 ? opt.rotary_dim : head_dim;
   const int seqs = static_cast<int>(context.size());
   const int max_blocks = 1 + *std::max_element(context.begin(), context.end()) / block_size;
   const int num_blocks = seqs * max_blocks + 7;
@@ -305,14 +432,7 @@ void check_attention(Backend& cpu, Backend& gpu, DType dt, int heads, int kv_hea
   cpu.upload(vc.cpu, read(gpu, vc.gpu).data(), DType::F32);
   auto qkv = make(cpu, gpu, dt, rows, q_dim + 2 * kv_dim, randn(static_cast<size_t>(rows) * (q_dim + 2 * kv_dim)));
   cpu.upload(qkv.cpu, read(gpu, qkv.gpu).data(), DType::F32);
-  std::vector<float> table(4096 * head_dim);
-  for (int p = 0; p < 4096; ++p)
-    for (int i = 0; i < head_dim / 2; ++i) {
-      const double a = p / std::pow(10000.0, 2.0 * i / head_dim);
-      table[p * head_dim + i] = static_cast<float>(std::cos(a));
-      table[p * head_dim + head_dim / 2 + i] = static_cast<float>(std::sin(a));
-    }
-  auto rope_t = make(cpu, gpu, DType::F32, 4096, head_dim, table);
+  auto rope_t = make(cpu, gpu, DType::F32, 4096, rotary_dim, rope_table(4096, rotary_dim));
   auto pos = make_i32(cpu, gpu, rows, 1, positions);
   auto slot = make_i32(cpu, gpu, rows, 1, slots);
   auto qs = make_i32(cpu, gpu, seqs + 1, 1, query_start);
@@ -325,7 +445,9 @@ void check_attention(Backend& cpu, Backend& gpu, DType dt, int heads, int kv_hea
     b.rope_kv_write(q, k, v, p, rt, head_dim, k_cache, v_cache, s);  // the CPU's is rope + kv_write
     AttentionBatch ab{q_start, lens, tbl, seqs, *std::max_element(new_tokens.begin(), new_tokens.end()),
                       *std::max_element(context.begin(), context.end()), block_size,
-                      heads, kv_heads, head_dim, 1.0f / std::sqrt(static_cast<float>(head_dim))};
+                      heads, kv_heads, head_dim, opt.scale_mult / std::sqrt(static_cast<float>(head_dim))};
+    ab.sliding_window = opt.window;
+    ab.softcap = opt.softcap;
     b.paged_attention(out, q, k_cache, v_cache, ab);
   };
   Pair out{cpu.alloc(DType::F32, rows, q_dim), gpu.alloc(dt, rows, q_dim)};
@@ -334,8 +456,15 @@ void check_attention(Backend& cpu, Backend& gpu, DType dt, int heads, int kv_hea
   char name[160];
   std::snprintf(name, sizeof name, "rope+kv_write+attention h%d/kv%d d%d bs%d rows %d ctx<=%d", heads, kv_heads,
                 head_dim, block_size, rows, *std::max_element(context.begin(), context.end()));
-  report(std::string(name) + " (q)", dt, rel_error(read(gpu, qkv.gpu), read(cpu, qkv.cpu)));
-  report(std::string(name) + " (out)", dt, rel_error(read(gpu, out.gpu), read(cpu, out.cpu)));
+  std::string label = name;
+  if (rotary_dim < head_dim) label += " rot" + std::to_string(rotary_dim);
+  if (opt.window > 0) label += " win" + std::to_string(opt.window);
+  if (opt.softcap > 0.0f) {
+    std::snprintf(name, sizeof name, " cap%g x%g", opt.softcap, opt.scale_mult);
+    label += name;
+  }
+  report(label + " (q)", dt, rel_error(read(gpu, qkv.gpu), read(cpu, qkv.cpu)));
+  report(label + " (out)", dt, rel_error(read(gpu, out.gpu), read(cpu, out.cpu)));
 }
 
 // The sampler on the same logits and parameters on both backends: greedy rows must pick the same
@@ -416,11 +545,12 @@ void check_sampling(Backend& cpu, Backend& gpu, int rows, int vocab) {
 }  // namespace
 
 // Times paged attention alone on the GPU (no reference): seqs sequences of `context` tokens with
-// `new_tokens` new rows each, 32 query / 8 KV heads of 128 (Llama-3-8B), bf16, scattered blocks.
-// Prints the median time and the rate against the roofline: bytes of K/V read for decode rows,
-// FLOPs for prefill rows.
-void time_attention(Backend& gpu, int seqs, int context, int new_tokens, const char* label) {
-  const int heads = 32, kv_heads = 8, head_dim = 128, block_size = 16;
+// `new_tokens` new rows each, 32 query / 8 KV heads of 128 (Llama-3-8B; head_dim 256: 16 / 8),
+// bf16, scattered blocks. Prints the median time and the rate against the roofline: bytes of K/V
+// read for decode rows, FLOPs for prefill rows (with a sliding window, of the keys it covers).
+void time_attention(Backend& gpu, int seqs, int context, int new_tokens, const char* label, int head_dim = 128,
+                    int window = 0) {
+  const int heads = head_dim == 256 ? 16 : 32, kv_heads = 8, block_size = 16;
   const int max_blocks = (context + block_size - 1) / block_size;
   const int num_blocks = seqs * max_blocks;
   std::vector<int32_t> order(num_blocks);
@@ -441,6 +571,8 @@ void time_attention(Backend& gpu, int seqs, int context, int new_tokens, const c
   gpu.upload(bt, order.data(), DType::I32);
   AttentionBatch ab{qs, sl, bt, seqs, new_tokens, context, block_size, heads, kv_heads, head_dim,
                     1.0f / std::sqrt(static_cast<float>(head_dim))};
+  ab.sliding_window = window;
+  const int seen = window > 0 ? std::min(window, context) : context;  // keys a decode row reads
   std::vector<double> ms;
   for (int i = 0; i < 25; ++i) {
     gpu.synchronize();
@@ -452,13 +584,16 @@ void time_attention(Backend& gpu, int seqs, int context, int new_tokens, const c
   std::sort(ms.begin(), ms.end());
   const double median = ms[ms.size() / 2];
   if (new_tokens == 1) {
-    const double bytes = 2.0 * seqs * context * kv_heads * head_dim * 2;
+    const double bytes = 2.0 * seqs * seen * kv_heads * head_dim * 2;
     std::printf("time %-48s %8.3f ms  %6.0f GB/s of K/V (%.0f%% of 3.02 TB/s)\n", label, median,
                 bytes / median / 1e6, 100.0 * bytes / median / 1e6 / 3020.0);
   } else {
     // Causal: row i of a prompt sees context - new_tokens + i + 1 keys; QK^T and PV, 2 FLOPs a MAC.
     double keys = 0;
-    for (int i = 0; i < new_tokens; ++i) keys += context - new_tokens + i + 1;
+    for (int i = 0; i < new_tokens; ++i) {
+      const int position = context - new_tokens + i;
+      keys += window > 0 ? std::min(window, position + 1) : position + 1;
+    }
     const double flops = 4.0 * seqs * keys * heads * head_dim;
     std::printf("time %-48s %8.3f ms  %6.1f TFLOP/s\n", label, median, flops / median / 1e9);
   }
@@ -492,9 +627,25 @@ int main(int argc, char** argv) {
       check_linear(*cpu, gpu, dt, t, k, n);
     }
     for (auto [r, c] : std::vector<std::pair<int, int>>{{1, 4096}, {37, 4096}, {300, 64}, {3, 12288}, {2, 100}}) check_norms(*cpu, gpu, dt, r, c);
+    for (auto [r, c] : std::vector<std::pair<int, int>>{{1, 2304}, {37, 3584}, {2, 100}}) check_norms(*cpu, gpu, dt, r, c, 1.0f);
+    for (auto [r, c] : std::vector<std::pair<int, int>>{{1, 2304}, {37, 3584}}) check_rmsnorm_activation(*cpu, gpu, dt, r, c);
+    // Per-head q/k norms on qkv's strided slices: Qwen 3 (128, offset 0), Gemma 3 (256, offset 1), odd sizes.
+    check_head_rmsnorm(*cpu, gpu, dt, 1, 32, 8, 128, 0.0f);
+    check_head_rmsnorm(*cpu, gpu, dt, 37, 16, 8, 128, 0.0f);
+    check_head_rmsnorm(*cpu, gpu, dt, 5, 8, 4, 256, 1.0f);
+    check_head_rmsnorm(*cpu, gpu, dt, 3, 6, 2, 80, 1.0f);
+    // Partial rotary (Phi-4-mini 128 / 96, Phi-style 96 / 64, 64 / 24 off the 16-wide chunks) and full.
+    check_rope(*cpu, gpu, dt, 37, 24, 8, 128, 96);
+    check_rope(*cpu, gpu, dt, 5, 32, 32, 96, 64);
+    check_rope(*cpu, gpu, dt, 3, 8, 2, 64, 24);
+    check_rope(*cpu, gpu, dt, 9, 8, 4, 256, 256);
     check_elementwise(*cpu, gpu, dt, 37, 4096, 1000);
     check_elementwise(*cpu, gpu, dt, 300, 64, 128256);
     check_elementwise(*cpu, gpu, dt, 5, 100, 1000);  // silu_mul off 16-byte chunks: the per-element kernel
+    if (dt == DType::F32) {  // logits are float32 whatever the activations
+      check_softcap(*cpu, gpu, 3, 256000, 30.0f);
+      check_softcap(*cpu, gpu, 64, 1000, 2.0f);
+    }
     for (auto [h, kv, d] : std::vector<std::tuple<int, int, int>>{{32, 8, 128}, {8, 8, 64}, {8, 1, 128}, {4, 2, 16}, {16, 4, 256}, {64, 8, 128}}) {
       for (int bs : {8, 16, 32}) {
         check_attention(*cpu, gpu, dt, h, kv, d, bs, {1, 17, 100, 513}, {1, 17, 3, 1});
@@ -508,6 +659,30 @@ int main(int argc, char** argv) {
     check_attention(*cpu, gpu, dt, 32, 8, 128, 16, {2048, 1000, 5}, {2048, 200, 1});
     check_attention(*cpu, gpu, dt, 8, 8, 64, 8, {65, 130, 7}, {65, 64, 2});
     check_attention(*cpu, gpu, dt, 8, 1, 128, 32, {77, 300}, {77, 129});
+    // head_dim 256 (Gemma) on the prefill tensor-core kernel (32-key tiles): a whole prompt, a later
+    // chunk, rows off the tiles, with decode rows beside them on the lane kernel.
+    check_attention(*cpu, gpu, dt, 8, 4, 256, 16, {1000, 130, 700}, {1000, 65, 1});
+    check_attention(*cpu, gpu, dt, 16, 2, 256, 32, {97, 300}, {97, 3});
+    // Partial rotary (Phi-4-mini: 128, rotary 96) through attention.
+    check_attention(*cpu, gpu, dt, 24, 8, 128, 16, {300, 700}, {300, 1}, {96});
+    // Sliding windows: decode rows whose contexts run far past the window (only its blocks are
+    // read), a window smaller than a block, a single row split many ways over a window, prefill
+    // rows of several sequences and a later chunk of a chunked prefill, GQA 4 and 8, head_dim 64,
+    // 128 and 256.
+    check_attention(*cpu, gpu, dt, 32, 8, 128, 16, {1000, 1500, 4000, 30}, {1, 1, 1, 1}, {0, 64});
+    check_attention(*cpu, gpu, dt, 32, 8, 128, 16, {1000, 3, 17, 1200}, {1, 1, 1, 1}, {0, 5});
+    check_attention(*cpu, gpu, dt, 32, 8, 128, 16, {3999}, {1}, {0, 1000});
+    check_attention(*cpu, gpu, dt, 8, 2, 128, 16, {1000, 300, 77, 1200}, {1000, 100, 1, 200}, {0, 64});
+    check_attention(*cpu, gpu, dt, 16, 2, 128, 8, {200, 150, 1030}, {200, 50, 1}, {0, 5});
+    check_attention(*cpu, gpu, dt, 8, 8, 64, 16, {600, 257}, {600, 129}, {0, 100});
+    check_attention(*cpu, gpu, dt, 8, 4, 256, 16, {1100, 700, 300}, {1, 300, 1}, {0, 64});
+    check_attention(*cpu, gpu, dt, 8, 4, 256, 16, {1000, 40}, {200, 40}, {0, 5});
+    // Soft-capped scores (Gemma 2: 50; here 2 on scores 4x the usual, so most are capped), alone,
+    // with a window, at head_dim 128 (tensor cores) and 256 (lanes), decode and prefill.
+    check_attention(*cpu, gpu, dt, 16, 4, 128, 16, {500, 1000, 40}, {500, 1, 1}, {0, 0, 2.0f, 4.0f});
+    check_attention(*cpu, gpu, dt, 8, 4, 256, 16, {500, 1000, 40}, {300, 1, 1}, {0, 0, 2.0f, 4.0f});
+    check_attention(*cpu, gpu, dt, 8, 4, 256, 16, {1200, 1500, 700}, {1, 1, 700}, {0, 64, 2.0f, 4.0f});
+    check_attention(*cpu, gpu, dt, 32, 8, 128, 16, {4000, 1300}, {1, 300}, {0, 1000, 50.0f, 1.0f});
   }
   if (!time_only) {
     // One-row GEMV epilogues: Llama-3-8B's shapes, rows over 2 warps (8192 columns), odd sizes,
@@ -523,6 +698,12 @@ int main(int argc, char** argv) {
     check_gemv_rope_kv_write(gpu, DType::BF16, 256, 4, 1, 256, true);
     check_gemv_rope_kv_write(gpu, DType::BF16, 14336, 8, 2, 128, false);
     check_gemv_rope_kv_write(gpu, DType::F16, 4096, 32, 8, 128, true);
+    // Partial rotary in the epilogue: Phi-4-mini's shape (128, rotary 96), 96 / 32, 64 / 24.
+    check_gemv_rope_kv_write(gpu, DType::BF16, 3072, 24, 8, 128, false, 96);
+    check_gemv_rope_kv_write(gpu, DType::BF16, 2048, 8, 2, 96, true, 32);
+    check_gemv_rope_kv_write(gpu, DType::F16, 1024, 4, 4, 64, true, 24);
+    // Gemma 2's attention in fp16: window and soft cap, head_dim 256, prefill and decode.
+    check_attention(*cpu, gpu, DType::F16, 8, 4, 256, 16, {600, 1300, 40}, {600, 1, 1}, {0, 128, 50.0f, 1.0f});
     check_attention(*cpu, gpu, DType::F16, 32, 8, 128, 16, {600, 90, 40}, {600, 33, 1});
     check_attention(*cpu, gpu, DType::F16, 8, 2, 64, 8, {100}, {100});
     check_attention(*cpu, gpu, DType::F16, 48, 8, 128, 16, {700, 33}, {1, 1});  // GQA 6: a partial pass
@@ -541,6 +722,12 @@ int main(int argc, char** argv) {
   time_attention(gpu, 1, 4096, 1, "decode 1 seq x 4096 context");
   time_attention(gpu, 4, 2048, 2048, "prefill 4 x 2048 (one layer)");
   time_attention(gpu, 1, 4096, 2048, "prefill chunk 2048 after 2048 (one layer)");
+  // A sliding window of 512 over 4096-token contexts: decode reads the window's keys only.
+  time_attention(gpu, 64, 4096, 1, "decode 64 seqs x 4096 context, window 512", 128, 512);
+  time_attention(gpu, 64, 512, 1, "decode 64 seqs x 512 context", 128);
+  time_attention(gpu, 4, 2048, 2048, "prefill 4 x 2048, window 512", 128, 512);
+  time_attention(gpu, 64, 4096, 1, "decode 64 seqs x 4096 context, d256", 256);
+  time_attention(gpu, 4, 2048, 2048, "prefill 4 x 2048, d256 (one layer)", 256);
   if (!time_only) {
     check_sampling(*cpu, gpu, 64, 128256);
     check_sampling(*cpu, gpu, 8, 1000);

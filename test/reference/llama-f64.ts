@@ -3,7 +3,7 @@
 // file readers), recomputes everything for the whole sequence on every call, and favours being
 // obviously right over being fast: use it with tiny models.
 
-import { readModelConfig, type LlamaConfig } from '../../lib/models/hf-config.js';
+import { readModelConfig, type ModelConfig } from '../../lib/models/hf-config.js';
 import { readSafetensorsIndex, readTensorF64, type TensorEntry } from '../../lib/models/safetensors.js';
 
 /** A weight matrix as nn.Linear stores it: [out, in], row-major. */
@@ -31,14 +31,15 @@ interface Layer {
  * default: 1 / theta^(2i/d); linear: the same divided by factor; llama3: _compute_llama3_parameters.
  * (attention_factor is 1 for all three, so cos/sin are not rescaled.)
  */
-export function ropeInvFreq(config: LlamaConfig): Float64Array {
+export function ropeInvFreq(config: Pick<ModelConfig, 'headDim' | 'rope'>): Float64Array {
   const d = config.headDim;
   const invFreq = new Float64Array(d / 2);
-  for (let i = 0; i < d / 2; i++) invFreq[i] = 1 / config.ropeTheta ** ((2 * i) / d);
+  for (let i = 0; i < d / 2; i++) invFreq[i] = 1 / config.rope.theta ** ((2 * i) / d);
 
-  const scaling = config.ropeScaling;
+  const scaling = config.rope.scaling;
   if (scaling === null) return invFreq;
   if (scaling.type === 'linear') return invFreq.map((f) => f / scaling.factor);
+  if (scaling.type !== 'llama3') throw new Error(`the float64 reference has no ${scaling.type} rope`);
 
   const { factor, lowFreqFactor, highFreqFactor, originalMaxPositionEmbeddings: oldContextLen } = scaling;
   const lowFreqWavelen = oldContextLen / lowFreqFactor;
@@ -98,7 +99,7 @@ function add(a: Float64Array, b: Float64Array): Float64Array {
 
 export class LlamaReference {
   private constructor(
-    readonly config: LlamaConfig,
+    readonly config: ModelConfig,
     private readonly embed: Float64Array,
     private readonly layers: Layer[],
     private readonly finalNorm: Float64Array,
@@ -135,10 +136,10 @@ export class LlamaReference {
       const p = `model.layers.${i}`;
       layers.push({
         inputNorm: tensor(`${p}.input_layernorm.weight`, [h]),
-        q: lin(`${p}.self_attn.q_proj`, qDim, h, c.attentionBias),
-        k: lin(`${p}.self_attn.k_proj`, kvDim, h, c.attentionBias),
-        v: lin(`${p}.self_attn.v_proj`, kvDim, h, c.attentionBias),
-        o: lin(`${p}.self_attn.o_proj`, h, qDim, c.attentionBias),
+        q: lin(`${p}.self_attn.q_proj`, qDim, h, c.qkvBias),
+        k: lin(`${p}.self_attn.k_proj`, kvDim, h, c.qkvBias),
+        v: lin(`${p}.self_attn.v_proj`, kvDim, h, c.qkvBias),
+        o: lin(`${p}.self_attn.o_proj`, h, qDim, c.oBias),
         postAttentionNorm: tensor(`${p}.post_attention_layernorm.weight`, [h]),
         gate: lin(`${p}.mlp.gate_proj`, c.intermediateSize, h, c.mlpBias),
         up: lin(`${p}.mlp.up_proj`, c.intermediateSize, h, c.mlpBias),

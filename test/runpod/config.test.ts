@@ -101,6 +101,7 @@ describe('all variables set at once', () => {
         chatTemplate: '{{ messages[0].content }}',
         device: 'cpu',
         loadFormat: 'dummy',
+        dtype: 'float16',
         enforceEager: true,
         maxSeqLenToCapture: 4096,
         batchInvariant: true,

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ARCHITECTURES } from '../../lib/models/architectures.js';
 import { readGenerationConfig, readModelConfig } from '../../lib/models/hf-config.js';
 
 let dir: string;
@@ -51,6 +52,7 @@ describe('readModelConfig', () => {
     writeConfig(LLAMA);
     expect(await readModelConfig(dir)).toEqual({
       architecture: 'LlamaForCausalLM',
+      implementation: 'decoder',
       vocabSize: 32000,
       hiddenSize: 4096,
       intermediateSize: 11008,
@@ -58,13 +60,24 @@ describe('readModelConfig', () => {
       numAttentionHeads: 32,
       numKeyValueHeads: 32,
       headDim: 128,
+      rotaryDim: 128,
       rmsNormEps: 1e-6,
-      ropeTheta: 10000,
-      ropeScaling: null,
+      activation: 'silu',
+      qkvBias: false,
+      oBias: false,
+      mlpBias: false,
+      qkNorm: false,
+      sandwichNorms: false,
+      normWeightOffset: 0,
+      embeddingScale: 1,
+      attentionScale: 0,
+      attnLogitSoftcap: 0,
+      finalLogitSoftcap: 0,
+      layerWindows: [],
+      rope: { theta: 10000, scaling: null },
+      localRope: null,
       maxPositionEmbeddings: 2048,
       tieWordEmbeddings: false,
-      attentionBias: false,
-      mlpBias: false,
       torchDtype: 'float32',
     });
   });
@@ -81,14 +94,17 @@ describe('readModelConfig', () => {
     const c = await readModelConfig(dir);
     expect(c).toMatchObject({
       vocabSize: 128256, hiddenSize: 4096, intermediateSize: 14336, numKeyValueHeads: 8, headDim: 128,
-      rmsNormEps: 1e-5, ropeTheta: 500000, maxPositionEmbeddings: 131072, torchDtype: 'bfloat16',
+      rmsNormEps: 1e-5, maxPositionEmbeddings: 131072, torchDtype: 'bfloat16',
     });
-    expect(c.ropeScaling).toEqual({ type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 });
+    expect(c.rope).toEqual({
+      theta: 500000,
+      scaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 },
+    });
   });
 
   it('keeps an explicit head_dim, biases and tied embeddings', async () => {
     writeConfig({ ...LLAMA, hidden_size: 64, num_attention_heads: 4, head_dim: 32, attention_bias: true, mlp_bias: true, tie_word_embeddings: true, dtype: 'float16' });
-    expect(await readModelConfig(dir)).toMatchObject({ headDim: 32, attentionBias: true, mlpBias: true, tieWordEmbeddings: true, torchDtype: 'float16' });
+    expect(await readModelConfig(dir)).toMatchObject({ headDim: 32, qkvBias: true, oBias: true, mlpBias: true, tieWordEmbeddings: true, torchDtype: 'float16' });
   });
 
   it('accepts model_type "llama" when architectures is absent', async () => {
@@ -109,20 +125,19 @@ describe('readModelConfig', () => {
       ],
     ])('%s', async (_label, ropeScaling, expected) => {
       writeConfig({ ...LLAMA, rope_scaling: ropeScaling });
-      expect((await readModelConfig(dir)).ropeScaling).toEqual(expected);
+      expect((await readModelConfig(dir)).rope.scaling).toEqual(expected);
     });
 
     it('reads transformers v5 rope_parameters, theta included', async () => {
       writeConfig({ ...LLAMA, rope_parameters: { rope_type: 'linear', factor: 2, rope_theta: 1e6 } });
       const c = await readModelConfig(dir);
-      expect(c.ropeTheta).toBe(1e6);
-      expect(c.ropeScaling).toEqual({ type: 'linear', factor: 2 });
+      expect(c.rope).toEqual({ theta: 1e6, scaling: { type: 'linear', factor: 2 } });
     });
 
-    it.each(['yarn', 'dynamic', 'longrope'])('refuses %s, naming the supported types', async (type) => {
-      writeConfig({ ...LLAMA, rope_scaling: { rope_type: type, factor: 4 } });
+    it('refuses an unknown type, naming the supported types', async () => {
+      writeConfig({ ...LLAMA, rope_scaling: { rope_type: 'ntk-by-parts', factor: 4 } });
       await expect(readModelConfig(dir)).rejects.toThrow(
-        `Unsupported rope_scaling type "${type}" in ${path.join(dir, 'config.json')}; nodellm supports: default, linear, llama3`,
+        `Unsupported rope_scaling type "ntk-by-parts" in ${path.join(dir, 'config.json')}; nodellm supports: default, linear, dynamic, llama3, yarn, longrope`,
       );
     });
 
@@ -133,16 +148,16 @@ describe('readModelConfig', () => {
   });
 
   describe('errors', () => {
-    it('refuses other architectures', async () => {
-      writeConfig({ architectures: ['Qwen2ForCausalLM'], model_type: 'qwen2' });
+    it('refuses other architectures, listing the supported ones', async () => {
+      writeConfig({ architectures: ['GPT2LMHeadModel'], model_type: 'gpt2' });
       await expect(readModelConfig(dir)).rejects.toThrow(
-        `Unsupported architecture "Qwen2ForCausalLM" in ${path.join(dir, 'config.json')}; nodellm supports: LlamaForCausalLM`,
+        `Unsupported architecture "GPT2LMHeadModel" in ${path.join(dir, 'config.json')}; nodellm supports: ${ARCHITECTURES.map((a) => a.name).join(', ')}`,
       );
     });
 
-    it('refuses a config with neither architectures nor a llama model_type', async () => {
+    it('refuses a config with neither architectures nor a known model_type', async () => {
       writeConfig({ model_type: 'gpt2' });
-      await expect(readModelConfig(dir)).rejects.toThrow(/Unsupported architecture "gpt2" in .*config\.json; nodellm supports: LlamaForCausalLM/);
+      await expect(readModelConfig(dir)).rejects.toThrow(/Unsupported architecture "gpt2" in .*config\.json; nodellm supports: LlamaForCausalLM, Qwen2ForCausalLM/);
     });
 
     it('names the missing config.json', async () => {

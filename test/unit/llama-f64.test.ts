@@ -4,7 +4,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { LlamaConfig } from '../../lib/models/hf-config.js';
 import { writeRandomLlamaModel } from '../../lib/models/random-model.js';
 import { readSafetensorsIndex, readTensorF64, writeSafetensors } from '../../lib/models/safetensors.js';
 import { LlamaReference, ropeInvFreq } from '../reference/llama-f64.js';
@@ -168,11 +167,7 @@ describe('hand-computed 1-layer model', () => {
 });
 
 describe('ropeInvFreq', () => {
-  const base: LlamaConfig = {
-    architecture: 'LlamaForCausalLM', vocabSize: 1, hiddenSize: 8, intermediateSize: 1, numHiddenLayers: 1,
-    numAttentionHeads: 1, numKeyValueHeads: 1, headDim: 8, rmsNormEps: 1e-6, ropeTheta: 10000, ropeScaling: null,
-    maxPositionEmbeddings: 1, tieWordEmbeddings: false, attentionBias: false, mlpBias: false, torchDtype: 'float32',
-  };
+  const base = { headDim: 8, rope: { theta: 10000, scaling: null } };
   const close = (got: Float64Array, want: number[]): void => {
     expect(got.length).toBe(want.length);
     want.forEach((w, i) => expect(got[i]).toBeCloseTo(w, 15));
@@ -183,13 +178,13 @@ describe('ropeInvFreq', () => {
   });
 
   it('divides by the factor for linear scaling', () => {
-    close(ropeInvFreq({ ...base, ropeScaling: { type: 'linear', factor: 4 } }), [0.25, 0.025, 0.0025, 0.00025]);
+    close(ropeInvFreq({ ...base, rope: { theta: 10000, scaling: { type: 'linear', factor: 4 } } }), [0.25, 0.025, 0.0025, 0.00025]);
   });
 
   it('keeps high, divides low and blends middle frequencies for llama3 scaling', () => {
     // Wavelengths 2π/f: 6.3, 62.8, 628, 6283. Thresholds: 1024/4 = 256 and 1024/1 = 1024.
     const scaling = { type: 'llama3' as const, factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 1024 };
     const smooth = (1024 / (2 * Math.PI * 100) - 1) / (4 - 1);
-    close(ropeInvFreq({ ...base, ropeScaling: scaling }), [1, 0.1, ((1 - smooth) * 0.01) / 8 + smooth * 0.01, 0.001 / 8]);
+    close(ropeInvFreq({ ...base, rope: { theta: 10000, scaling } }), [1, 0.1, ((1 - smooth) * 0.01) / 8 + smooth * 0.01, 0.001 / 8]);
   });
 });

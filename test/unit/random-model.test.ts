@@ -125,11 +125,11 @@ describe('writeRandomLlamaModel', () => {
   it('writes a config that reads back as the default Llama 3.1-style model', async () => {
     const dir = tempDir();
     writeRandomLlamaModel(dir, { config: { vocab_size: 1000 } });
-    expect(await readModelConfig(dir)).toEqual({
+    expect(await readModelConfig(dir)).toMatchObject({
       architecture: 'LlamaForCausalLM', vocabSize: 1000, hiddenSize: 64, intermediateSize: 192, numHiddenLayers: 2,
-      numAttentionHeads: 4, numKeyValueHeads: 2, headDim: 16, rmsNormEps: 1e-5, ropeTheta: 500000,
-      ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 2048 },
-      maxPositionEmbeddings: 8192, tieWordEmbeddings: true, attentionBias: false, mlpBias: false, torchDtype: 'bfloat16',
+      numAttentionHeads: 4, numKeyValueHeads: 2, headDim: 16, rotaryDim: 16, rmsNormEps: 1e-5,
+      rope: { theta: 500000, scaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 2048 } },
+      maxPositionEmbeddings: 8192, tieWordEmbeddings: true, qkvBias: false, oBias: false, mlpBias: false, torchDtype: 'bfloat16',
     });
     expect(await readGenerationConfig(dir)).toEqual({ bosTokenId: 128000, eosTokenIds: [128001, 128009], defaults: {} });
   });
@@ -192,10 +192,10 @@ describe('the embedded default model', () => {
   });
 
   it('reads back as the trained shape: 6 layers, hidden 256, GQA 8/2, vocabulary 4096, context 512', async () => {
-    expect(await readModelConfig(modelDir)).toEqual({
+    expect(await readModelConfig(modelDir)).toMatchObject({
       architecture: 'LlamaForCausalLM', vocabSize: 4096, hiddenSize: 256, intermediateSize: 704, numHiddenLayers: 6,
-      numAttentionHeads: 8, numKeyValueHeads: 2, headDim: 32, rmsNormEps: 1e-5, ropeTheta: 10000, ropeScaling: null,
-      maxPositionEmbeddings: 512, tieWordEmbeddings: true, attentionBias: false, mlpBias: false, torchDtype: 'bfloat16',
+      numAttentionHeads: 8, numKeyValueHeads: 2, headDim: 32, rmsNormEps: 1e-5, rope: { theta: 10000, scaling: null },
+      maxPositionEmbeddings: 512, tieWordEmbeddings: true, qkvBias: false, oBias: false, mlpBias: false, torchDtype: 'bfloat16',
     });
     // <|begin_of_text|> 0; <|end_of_text|> 1 and <|eot_id|> 4 end a completion.
     expect(await readGenerationConfig(modelDir)).toEqual({ bosTokenId: 0, eosTokenIds: [1, 4], defaults: {} });

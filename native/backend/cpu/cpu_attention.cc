@@ -1,6 +1,7 @@
 // Causal attention over the paged KV cache, float32. Each (query row, head) pair is one work item
 // that walks its sequence's block table in position order, so a query's result does not depend on
-// how the batch was formed or on how the prompt was split into chunks.
+// how the batch was formed or on how the prompt was split into chunks. A sliding window starts the
+// walk at the window's first position; soft-capping bounds each scaled score with a tanh.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -33,16 +34,19 @@ void CpuBackend::paged_attention(const Tensor& out, const Tensor& q, const Tenso
       const int32_t* blocks = batch.block_tables.row<int32_t>(seq);
       const float* qh = q.row<float>(row) + head * dim;
 
+      const int first = batch.sliding_window > 0 ? std::max(0, position - batch.sliding_window + 1) : 0;
       float max_score = -INFINITY;
-      for (int j = 0; j <= position; ++j) {
+      for (int j = first; j <= position; ++j) {
         int64_t slot = static_cast<int64_t>(blocks[j / batch.block_size]) * batch.block_size +
                        j % batch.block_size;
-        scores[j] = dot_f32(qh, k_cache.row<float>(slot) + kv_head * dim, dim) * batch.scale;
+        float score = dot_f32(qh, k_cache.row<float>(slot) + kv_head * dim, dim) * batch.scale;
+        if (batch.softcap > 0.0f) score = batch.softcap * std::tanh(score / batch.softcap);
+        scores[j] = score;
         max_score = std::max(max_score, scores[j]);
       }
       float sum = 0.0f;
       std::fill(acc.begin(), acc.end(), 0.0f);
-      for (int j = 0; j <= position; ++j) {
+      for (int j = first; j <= position; ++j) {
         float p = std::exp(scores[j] - max_score);
         sum += p;
         int64_t slot = static_cast<int64_t>(blocks[j / batch.block_size]) * batch.block_size +

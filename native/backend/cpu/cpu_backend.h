@@ -23,10 +23,13 @@ class CpuBackend final : public Backend {
   void synchronize() override {}
   void fill_random(const Tensor& dst, uint64_t seed, float scale, float offset) override;
 
-  void embedding(const Tensor& out, const Tensor& table, const Tensor& ids) override;
-  void rmsnorm(const Tensor& out, const Tensor& x, const Tensor& weight, float eps) override;
+  void embedding(const Tensor& out, const Tensor& table, const Tensor& ids, float scale) override;
+  void rmsnorm(const Tensor& out, const Tensor& x, const Tensor& weight, float eps,
+               float weight_offset) override;
   void add_rmsnorm(const Tensor& residual, const Tensor& x, const Tensor& out,
-                   const Tensor& weight, float eps) override;
+                   const Tensor& weight, float eps, float weight_offset) override;
+  void head_rmsnorm(const Tensor& x, const Tensor& weight, int head_dim, float eps,
+                    float weight_offset) override;
   LinearWeight prepare_linear(const Tensor& weight) override;
   void linear(const Tensor& out, const Tensor& x, const LinearWeight& weight,
               const Tensor* bias) override;
@@ -37,6 +40,8 @@ class CpuBackend final : public Backend {
   void paged_attention(const Tensor& out, const Tensor& q, const Tensor& k_cache,
                        const Tensor& v_cache, const AttentionBatch& batch) override;
   void silu_mul(const Tensor& out, const Tensor& gate_up) override;
+  void gelu_tanh_mul(const Tensor& out, const Tensor& gate_up) override;
+  void softcap(const Tensor& x, float cap) override;
   void gather_rows(const Tensor& out, const Tensor& x, const Tensor& rows) override;
   void sample(const Tensor& logits, const SamplingBatch& batch,
               const SamplerOutput& out) override;

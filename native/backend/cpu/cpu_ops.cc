@@ -23,37 +23,54 @@ float dot_f32(const float* a, const float* b, int64_t n) {
   return acc[0];
 }
 
-void CpuBackend::embedding(const Tensor& out, const Tensor& table, const Tensor& ids) {
+void CpuBackend::embedding(const Tensor& out, const Tensor& table, const Tensor& ids, float scale) {
   const int32_t* id = ids.ptr<int32_t>();
-  size_t row_bytes = static_cast<size_t>(out.cols) * sizeof(float);
   for (int64_t t = 0; t < out.rows; ++t) {
     NODELLM_CHECK(id[t] >= 0 && id[t] < table.rows, "token id ", id[t], " outside the vocabulary");
-    std::memcpy(out.row<float>(t), table.row<float>(id[t]), row_bytes);
+    const float* from = table.row<float>(id[t]);
+    float* to = out.row<float>(t);
+    for (int64_t i = 0; i < out.cols; ++i) to[i] = from[i] * scale;
   }
 }
 
-static void rmsnorm_row(float* out, const float* x, const float* weight, int64_t n, float eps) {
+static void rmsnorm_row(float* out, const float* x, const float* weight, int64_t n, float eps,
+                        float weight_offset) {
   float sum_sq = dot_f32(x, x, n);
   float inv = 1.0f / std::sqrt(sum_sq / static_cast<float>(n) + eps);
-  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * inv * weight[i];
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * inv * (weight_offset + weight[i]);
 }
 
-void CpuBackend::rmsnorm(const Tensor& out, const Tensor& x, const Tensor& weight, float eps) {
+void CpuBackend::rmsnorm(const Tensor& out, const Tensor& x, const Tensor& weight, float eps,
+                         float weight_offset) {
   pool_.parallel_for(x.rows, 16, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
-      rmsnorm_row(out.row<float>(t), x.row<float>(t), weight.ptr<float>(), x.cols, eps);
+      rmsnorm_row(out.row<float>(t), x.row<float>(t), weight.ptr<float>(), x.cols, eps, weight_offset);
     }
   });
 }
 
 void CpuBackend::add_rmsnorm(const Tensor& residual, const Tensor& x, const Tensor& out,
-                             const Tensor& weight, float eps) {
+                             const Tensor& weight, float eps, float weight_offset) {
   pool_.parallel_for(x.rows, 16, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       float* r = residual.row<float>(t);
       const float* in = x.row<float>(t);
       for (int64_t i = 0; i < x.cols; ++i) r[i] += in[i];
-      rmsnorm_row(out.row<float>(t), r, weight.ptr<float>(), x.cols, eps);
+      rmsnorm_row(out.row<float>(t), r, weight.ptr<float>(), x.cols, eps, weight_offset);
+    }
+  });
+}
+
+void CpuBackend::head_rmsnorm(const Tensor& x, const Tensor& weight, int head_dim, float eps,
+                              float weight_offset) {
+  NODELLM_CHECK(weight.cols == head_dim && x.cols % head_dim == 0, "head_rmsnorm: a weight of ",
+                weight.cols, " for heads of ", head_dim, " in rows of ", x.cols);
+  pool_.parallel_for(x.rows, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      for (int64_t h = 0; h < x.cols; h += head_dim) {
+        float* head = x.row<float>(t) + h;
+        rmsnorm_row(head, head, weight.ptr<float>(), head_dim, eps, weight_offset);
+      }
     }
   });
 }
@@ -139,8 +156,10 @@ void CpuBackend::linear(const Tensor& out, const Tensor& x, const LinearWeight& 
   });
 }
 
-static void rope_heads(float* row, int64_t cols, const float* cos_sin, int head_dim) {
-  const int half = head_dim / 2;
+// Rotates the first rotary_dim dims of each head (pairs i and i + rotary_dim / 2); the rest of a
+// head (partial_rotary_factor < 1) passes through.
+static void rope_heads(float* row, int64_t cols, const float* cos_sin, int head_dim, int rotary_dim) {
+  const int half = rotary_dim / 2;
   const float* cos = cos_sin;
   const float* sin = cos_sin + half;
   for (int64_t h = 0; h + head_dim <= cols; h += head_dim) {
@@ -156,12 +175,15 @@ static void rope_heads(float* row, int64_t cols, const float* cos_sin, int head_
 void CpuBackend::rope(const Tensor& q, const Tensor& k, const Tensor& positions,
                       const Tensor& cos_sin, int head_dim) {
   const int32_t* pos = positions.ptr<int32_t>();
+  const int rotary_dim = static_cast<int>(cos_sin.cols);
+  NODELLM_CHECK(rotary_dim % 2 == 0 && rotary_dim <= head_dim, "rope: a table of ", rotary_dim,
+                " columns for heads of ", head_dim);
   pool_.parallel_for(q.rows, 16, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       NODELLM_CHECK(pos[t] >= 0 && pos[t] < cos_sin.rows, "position ", pos[t], " beyond the rope table");
       const float* table = cos_sin.row<float>(pos[t]);
-      rope_heads(q.row<float>(t), q.cols, table, head_dim);
-      rope_heads(k.row<float>(t), k.cols, table, head_dim);
+      rope_heads(q.row<float>(t), q.cols, table, head_dim, rotary_dim);
+      rope_heads(k.row<float>(t), k.cols, table, head_dim, rotary_dim);
     }
   });
 }
@@ -185,6 +207,31 @@ void CpuBackend::silu_mul(const Tensor& out, const Tensor& gate_up) {
       const float* up = gate + n;
       float* o = out.row<float>(t);
       for (int64_t i = 0; i < n; ++i) o[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+    }
+  });
+}
+
+void CpuBackend::gelu_tanh_mul(const Tensor& out, const Tensor& gate_up) {
+  const int64_t n = out.cols;
+  const float k = std::sqrt(2.0f / static_cast<float>(M_PI));
+  pool_.parallel_for(out.rows, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const float* gate = gate_up.row<float>(t);
+      const float* up = gate + n;
+      float* o = out.row<float>(t);
+      for (int64_t i = 0; i < n; ++i) {
+        const float g = gate[i];
+        o[i] = 0.5f * g * (1.0f + std::tanh(k * (g + 0.044715f * g * g * g))) * up[i];
+      }
+    }
+  });
+}
+
+void CpuBackend::softcap(const Tensor& x, float cap) {
+  pool_.parallel_for(x.rows, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      float* row = x.row<float>(t);
+      for (int64_t i = 0; i < x.cols; ++i) row[i] = cap * std::tanh(row[i] / cap);
     }
   });
 }

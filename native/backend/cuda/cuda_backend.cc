@@ -212,17 +212,21 @@ void CudaBackend::replay_graph(int graph) {
   NODELLM_CUDA(cudaGraphLaunch(graphs_[graph], stream_));
 }
 
-void CudaBackend::embedding(const Tensor& out, const Tensor& table, const Tensor& ids) {
-  kernels::embedding(out, table, ids, stream_);
+void CudaBackend::embedding(const Tensor& out, const Tensor& table, const Tensor& ids, float scale) {
+  kernels::embedding(out, table, ids, scale, stream_);
 }
 
-void CudaBackend::rmsnorm(const Tensor& out, const Tensor& x, const Tensor& weight, float eps) {
-  kernels::rmsnorm(out, x, weight, eps, stream_);
+void CudaBackend::rmsnorm(const Tensor& out, const Tensor& x, const Tensor& weight, float eps, float weight_offset) {
+  kernels::rmsnorm(out, x, weight, eps, weight_offset, stream_);
 }
 
 void CudaBackend::add_rmsnorm(const Tensor& residual, const Tensor& x, const Tensor& out, const Tensor& weight,
-                              float eps) {
-  kernels::add_rmsnorm(residual, x, out, weight, eps, stream_);
+                              float eps, float weight_offset) {
+  kernels::add_rmsnorm(residual, x, out, weight, eps, weight_offset, stream_);
+}
+
+void CudaBackend::head_rmsnorm(const Tensor& x, const Tensor& weight, int head_dim, float eps, float weight_offset) {
+  kernels::head_rmsnorm(x, weight, head_dim, eps, weight_offset, stream_);
 }
 
 LinearWeight CudaBackend::prepare_linear(const Tensor& weight) {
@@ -254,7 +258,8 @@ void CudaBackend::rope_kv_write(const Tensor& q, const Tensor& k, const Tensor& 
 void CudaBackend::linear_rope_kv_write(const Tensor& qkv, const Tensor& x, const LinearWeight& weight,
                                        const Tensor* bias, const Tensor& q, const Tensor& k, const Tensor& v,
                                        const RopeKvWrite& r) {
-  // One row: the GEMV rotates and writes the cache itself (kernels/gemv_epilogues.cu).
+  // One row: the GEMV rotates and writes the cache itself (kernels/gemv_epilogues.cu), partial
+  // rotary included.
   if (!batch_invariant_ && kernels::gemv_rope_kv_write_applies(qkv, x, weight.data, bias, r)) {
     kernels::gemv_rope_kv_write(qkv, x, weight.data, bias, r, stream_);
     return;
@@ -277,6 +282,12 @@ void CudaBackend::linear_silu_mul(const Tensor& act, const Tensor& x, const Line
   }
   Backend::linear_silu_mul(act, x, weight, bias, gate_up);
 }
+
+void CudaBackend::gelu_tanh_mul(const Tensor& out, const Tensor& gate_up) {
+  kernels::gelu_tanh_mul(out, gate_up, stream_);
+}
+
+void CudaBackend::softcap(const Tensor& x, float cap) { kernels::softcap(x, cap, stream_); }
 
 void CudaBackend::gather_rows(const Tensor& out, const Tensor& x, const Tensor& rows) {
   kernels::gather_rows(out, x, rows, stream_);

@@ -44,10 +44,11 @@ class CudaBackend final : public Backend {
   int end_graph() override;
   void replay_graph(int graph) override;
 
-  void embedding(const Tensor& out, const Tensor& table, const Tensor& ids) override;
-  void rmsnorm(const Tensor& out, const Tensor& x, const Tensor& weight, float eps) override;
-  void add_rmsnorm(const Tensor& residual, const Tensor& x, const Tensor& out, const Tensor& weight,
-                   float eps) override;
+  void embedding(const Tensor& out, const Tensor& table, const Tensor& ids, float scale) override;
+  void rmsnorm(const Tensor& out, const Tensor& x, const Tensor& weight, float eps, float weight_offset) override;
+  void add_rmsnorm(const Tensor& residual, const Tensor& x, const Tensor& out, const Tensor& weight, float eps,
+                   float weight_offset) override;
+  void head_rmsnorm(const Tensor& x, const Tensor& weight, int head_dim, float eps, float weight_offset) override;
   LinearWeight prepare_linear(const Tensor& weight) override;
   void linear(const Tensor& out, const Tensor& x, const LinearWeight& weight, const Tensor* bias) override;
   void rope(const Tensor& q, const Tensor& k, const Tensor& positions, const Tensor& cos_sin,
@@ -64,6 +65,8 @@ class CudaBackend final : public Backend {
   void silu_mul(const Tensor& out, const Tensor& gate_up) override;
   void linear_silu_mul(const Tensor& act, const Tensor& x, const LinearWeight& weight, const Tensor* bias,
                        const Tensor& gate_up) override;
+  void gelu_tanh_mul(const Tensor& out, const Tensor& gate_up) override;
+  void softcap(const Tensor& x, float cap) override;
   void gather_rows(const Tensor& out, const Tensor& x, const Tensor& rows) override;
   void sample(const Tensor& logits, const SamplingBatch& batch, const SamplerOutput& out) override;
   void logprobs(const Tensor& logits, const Tensor& targets, int k, const Tensor& target_logprobs,
