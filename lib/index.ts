@@ -9,4 +9,4 @@ export type { EngineOptions } from './config/engine-options.js';
 export type { ChatMessage } from './chat/template.js';
 export { ValidationError, ModelLoadError } from './errors.js';
 export { DEFAULT_MODEL_NAME, ensureDefaultModel } from './models/default-model.js';
-export { writeRandomLlamaModel } from './models/random-model.js';
+export { type ModelFamily, MODEL_FAMILIES, writeRandomLlamaModel, writeRandomModel } from './models/random-model.js';

@@ -66,7 +66,9 @@ export class ChatTemplate {
 
   /**
    * Finds the template: opts.override, else dir/chat_template.jinja, else tokenizer_config.json's
-   * chat_template. A model without one still loads (the completions API needs no template);
+   * chat_template, else chat_template.json's (the processor's file, which some multimodal
+   * checkpoints such as Gemma 3's hold the template in, and where vLLM looks last). A model
+   * without one still loads (the completions API needs no template);
    * render() then says what to do. A bad override fails here, since it is a configuration error;
    * a model template that does not parse fails only when a chat request needs it.
    */
@@ -93,7 +95,13 @@ export class ChatTemplate {
     if (fromFile !== undefined) return new ChatTemplate(fromFile, jinjaPath, specialTokens);
 
     const configPath = join(dir, 'tokenizer_config.json');
-    return new ChatTemplate(templateFromConfig(config['chat_template']), configPath, specialTokens);
+    const fromConfig = templateFromConfig(config['chat_template']);
+    if (fromConfig !== undefined) return new ChatTemplate(fromConfig, configPath, specialTokens);
+
+    const processorPath = join(dir, 'chat_template.json');
+    const fromProcessor = templateFromConfig((await readOptionalJson(processorPath))['chat_template']);
+    if (fromProcessor !== undefined) return new ChatTemplate(fromProcessor, processorPath, specialTokens);
+    return new ChatTemplate(undefined, configPath, specialTokens);
   }
 
   get hasTemplate(): boolean {
@@ -103,7 +111,7 @@ export class ChatTemplate {
   render(messages: ChatMessage[], opts: RenderOptions = {}): string {
     if (this.source === undefined) {
       throw new Error(
-        'this model has no chat template (no chat_template.jinja, no chat_template in tokenizer_config.json); ' +
+        'this model has no chat template (no chat_template.jinja, no chat_template in tokenizer_config.json or chat_template.json); ' +
           'set CUSTOM_CHAT_TEMPLATE to a Jinja template, or use the completions API with a plain prompt',
       );
     }

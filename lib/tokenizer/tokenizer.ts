@@ -7,7 +7,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Tokenizer as HfTokenizer, type Decoder } from 'tokenizers';
+import { Tokenizer as HfTokenizer, type Decoder, templateProcessing } from 'tokenizers';
 
 export interface EncodeOptions {
   /** Apply the tokenizer's post-processor (e.g. a BOS token). Default true, as vLLM's completions path. */
@@ -62,15 +62,17 @@ export class Tokenizer {
     } catch (err) {
       throw new Error(`cannot read tokenizer file ${tokenizerPath}: ${errorMessage(err)}`);
     }
+    const config = await readOptionalJson(join(dir, 'tokenizer_config.json'));
     let hf: HfTokenizer;
     let specials: Set<number>;
     try {
       hf = HfTokenizer.fromString(json);
-      specials = specialIdsOf(JSON.parse(json) as { added_tokens?: AddedTokenJson[] });
+      const parsed = JSON.parse(json) as TokenizerJson;
+      specials = specialIdsOf(parsed);
+      applySpecialTokenFlags(hf, parsed, config);
     } catch (err) {
       throw new Error(`invalid tokenizer file ${tokenizerPath}: ${errorMessage(err)}`);
     }
-    const config = await readOptionalJson(join(dir, 'tokenizer_config.json'));
     return new Tokenizer(hf, specials, config);
   }
 
@@ -115,7 +117,55 @@ export class Tokenizer {
   }
 }
 
-function specialIdsOf(tokenizerJson: { added_tokens?: AddedTokenJson[] }): Set<number> {
+interface TokenizerJson {
+  added_tokens?: AddedTokenJson[];
+  post_processor?: { type?: string } | null;
+}
+
+// Tokenizer classes that add BOS (and not EOS) unless tokenizer_config.json says otherwise, and
+// rebuild their post-processor whatever tokenizer.json holds (transformers' LlamaTokenizerFast,
+// GemmaTokenizerFast and CodeLlamaTokenizerFast, whose add_bos_token defaults to True).
+const BOS_BY_DEFAULT_CLASSES = /^(Llama|CodeLlama|Gemma)Tokenizer(Fast)?$/;
+
+/**
+ * tokenizer_config.json's add_bos_token / add_eos_token, applied as transformers applies them to a
+ * tokenizer.json (PreTrainedTokenizerFast.update_post_processor, which vLLM's tokenizers go
+ * through too): when either is set, the post-processor becomes "[BOS] $A [EOS]" with each special
+ * token present only if its flag is true. So a tokenizer.json whose template adds <s> encodes
+ * without it when the config says add_bos_token: false (Phi-3), and one that adds nothing gets a
+ * BOS when the config asks for it. Like transformers, this replaces only a TemplateProcessing or
+ * Sequence post-processor (Qwen's ByteLevel one is kept), except for the Llama and Gemma classes,
+ * which always rebuild it.
+ */
+function applySpecialTokenFlags(hf: HfTokenizer, json: TokenizerJson, config: TokenizerConfig): void {
+  const flag = (key: string): boolean | undefined => (typeof config[key] === 'boolean' ? (config[key] as boolean) : undefined);
+  const llamaLike = typeof config['tokenizer_class'] === 'string' && BOS_BY_DEFAULT_CLASSES.test(config['tokenizer_class']);
+  let addBos = flag('add_bos_token');
+  let addEos = flag('add_eos_token');
+  if (llamaLike) {
+    addBos ??= true;
+    addEos ??= false;
+  } else {
+    if (addBos === undefined && addEos === undefined) return;
+    const type = json.post_processor?.type;
+    if (type !== 'TemplateProcessing' && type !== 'Sequence') return;
+  }
+  const special = (key: string, wanted: boolean | undefined): [string, number] | undefined => {
+    if (!wanted) return undefined;
+    const content = specialTokenContent(config[key]);
+    const id = content === undefined ? undefined : hf.tokenToId(content);
+    // transformers refuses to load such a tokenizer; here the token is left out.
+    return content === undefined || id === null || id === undefined ? undefined : [content, id];
+  };
+  const bos = special('bos_token', addBos);
+  const eos = special('eos_token', addEos);
+  const single = `${bos ? `${bos[0]}:0 ` : ''}$A:0${eos ? ` ${eos[0]}:0` : ''}`;
+  const pair = `${single}${bos ? ` ${bos[0]}:1` : ''} $B:1${eos ? ` ${eos[0]}:1` : ''}`;
+  const tokens = [bos, eos].filter((t): t is [string, number] => t !== undefined);
+  hf.setPostProcessor(templateProcessing(single, pair, tokens));
+}
+
+function specialIdsOf(tokenizerJson: TokenizerJson): Set<number> {
   const ids = new Set<number>();
   for (const t of tokenizerJson.added_tokens ?? []) if (t.special) ids.add(t.id);
   return ids;
