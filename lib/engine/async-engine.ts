@@ -144,6 +144,11 @@ export class AsyncEngine {
       Tokenizer.load(tokenizerDir),
       ChatTemplate.load(tokenizerDir, opts.chatTemplate !== undefined ? { override: opts.chatTemplate } : {}),
     ]);
+    // As vLLM, a completion ends at the tokenizer's eos_token as well as at generation_config's.
+    const tokenizerEos = tokenizer.eosToken === undefined ? undefined : tokenizer.tokenToId(tokenizer.eosToken);
+    if (tokenizerEos !== undefined && tokenizerEos < model.config.vocabSize && !model.generation.eosTokenIds.includes(tokenizerEos)) {
+      model.generation.eosTokenIds = [...model.generation.eosTokenIds, tokenizerEos];
+    }
     const native = new addon.Engine(nativeEngineConfig(model, opts, maxModelLen));
     await native.load();
     const name = opts.servedModelName ?? (opts.model ?? DEFAULT_MODEL_NAME);
