@@ -138,7 +138,9 @@ void CudaBackend::copy_to_device_chunked(void* dst, const void* src, size_t byte
     const int buffer = static_cast<int>(chunk % 2);
     NODELLM_CUDA(cudaEventSynchronize(load_chunk_free_[buffer]));  // its last copy is done
     // Split the host copy over threads: one thread cannot read the page cache at PCIe speed.
-    const size_t part = (n / threads + 4095) & ~size_t{4095};
+    // Whole pages per thread, at least one (under `threads` bytes the rounding gave 0, and the
+    // loop below never advanced: a 1x1 conversion upload hung).
+    const size_t part = std::max<size_t>(4096, (n / threads + 4095) & ~size_t{4095});
     std::vector<std::thread> workers;
     for (size_t off = part; off < n; off += part)
       workers.emplace_back([&, off] { std::memcpy(load_chunks_[buffer] + off, from + at + off, std::min(part, n - off)); });
