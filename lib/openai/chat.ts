@@ -11,18 +11,39 @@ import { chatLogprobs } from './logprobs.js';
 import { checkCommon, checkModel, commonFields, openRequestGroup, requestObject, splitRequest } from './request-fields.js';
 import { SYSTEM_FINGERPRINT, type Usage, makeId, mergeStreams, now, startAll } from './shared.js';
 
+// Image and audio parts are refused by their type: nodellm serves the language model of
+// multimodal checkpoints (Gemma 3, Mistral 3), text only.
 const contentPart = z
-  .object({ type: z.literal('text', { error: 'only text content parts are supported' }), text: z.string() })
+  .object({
+    type: z.literal('text', {
+      error: (issue) =>
+        typeof issue.input === 'string'
+          ? `"${issue.input}" content parts are not supported: nodellm serves text only (of a multimodal model, its language model)`
+          : 'must be "text"',
+    }),
+    text: z.string(),
+  })
   .strict();
 const message = z
   .object({
     role: z.enum(['system', 'developer', 'user', 'assistant', 'tool'], {
       error: 'must be one of system, developer, user, assistant, tool',
     }),
-    content: z.union([z.string(), z.array(contentPart)], { error: 'must be a string or a list of text parts' }).nullish(),
+    content: z.union([z.string(), z.array(z.unknown())], { error: 'must be a string or a list of text parts' }).nullish(),
     name: z.string().nullish(),
   })
-  .loose();
+  .loose()
+  // Parts are checked one by one so that the error names the part and its type (a union of the
+  // two forms would only say that neither matched).
+  .superRefine((m, ctx) => {
+    if (!Array.isArray(m.content)) return;
+    m.content.forEach((part, i) => {
+      const r = contentPart.safeParse(part);
+      const issue = r.success ? undefined : r.error.issues[0];
+      if (issue) ctx.addIssue({ code: 'custom', path: ['content', i, ...issue.path.map(String)], message: issue.message });
+    });
+  })
+  .transform((m) => m as typeof m & { content?: string | z.infer<typeof contentPart>[] | null });
 
 const shape = {
   ...commonFields,

@@ -1,5 +1,6 @@
 // Random Qwen3 and Gemma 3 models (writeRandomModel: their real tokenizers and chat templates)
-// served by the OpenAI-compatible server and the RunPod worker. The prompts the server counts are
+// served by the OpenAI-compatible server and the RunPod worker, and Qwen2, Mistral, Gemma 2 and
+// Phi-3 by the server (Llama is the embedded default model, served everywhere else). The prompts the server counts are
 // the families' exactly rendered templates, written out here by hand: Qwen3's ChatML with the
 // empty thinking block that enable_thinking=false (chat_template_kwargs) asks for, and Gemma 3's
 // turns with the system prompt folded into the first user turn and one <bos>.
@@ -163,5 +164,33 @@ describe('the RunPod worker', () => {
     expect(['stop', 'length']).toContain(completion.choices[0]!.finish_reason);
     const direct = await s.llm.chat(messages, params);
     expect(completion.choices[0]!.message.content).toBe(direct.outputs[0]!.text);
+  });
+});
+
+// Every other family, served with its own template: the prompt each renders for one user turn,
+// written out from the template's documented format, is what the server counts.
+const Q = 'What is 2+2?';
+const RENDERED: [ModelFamily, string][] = [
+  ['qwen2', `<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n<|im_start|>user\n${Q}<|im_end|>\n<|im_start|>assistant\n`],
+  ['mistral', `<s> [INST] ${Q} [/INST]`], // Mistral-7B-Instruct-v0.1's later template: a space before each [INST]
+  ['gemma2', `<bos><start_of_turn>user\n${Q}<end_of_turn>\n<start_of_turn>model\n`],
+  ['phi3', `<|user|>\n${Q}<|end|>\n<|assistant|>\n`],
+];
+
+describe.each(RENDERED)('%s through the server', (family, prompt) => {
+  it('renders its own template and answers', async () => {
+    const s = await serve(family);
+    try {
+      const want = await s.llm.tokenizer.encode(prompt, { addSpecialTokens: false });
+      const r = await postJSON(`${s.server.origin}/tokenize`, { model: s.model, messages: [{ role: 'user', content: Q }] });
+      const { tokens } = (await r.json()) as { tokens: number[] };
+      expect(tokens).toEqual(want);
+      const completion = await s.client.chat.completions.create({ model: s.model, messages: [{ role: 'user', content: Q }], max_tokens: 3, temperature: 0 });
+      expect(completion.usage?.prompt_tokens).toBe(want.length);
+      expect(completion.choices[0]!.finish_reason).toMatch(/^(length|stop)$/);
+    } finally {
+      await s.server.close();
+      await s.llm.close();
+    }
   });
 });

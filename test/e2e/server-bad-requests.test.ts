@@ -145,7 +145,7 @@ const cases: BadRequest[] = [
     body: { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://example.com/cat.png' } }] }] },
     status: 400,
     param: /^messages\.0\.content/,
-    message: /content|text/,
+    message: /"image_url" content parts are not supported/,
   },
   {
     name: 'add_generation_prompt with continue_final_message',
