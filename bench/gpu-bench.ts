@@ -8,6 +8,8 @@
 //   --only-prefill: load, warm up and run the prefill case only (to compare attention kernels)
 //   --only-batch1: the same for the batch-1 decode case (to compare GEMV and attention settings)
 //   --only-throughput: the same for vLLM's throughput test at temperature 1 (to compare GEMM settings)
+//   --config NAME: the shape of bench/configs/NAME (default llama3-8b; issue 17 adds qwen2.5-7b,
+//     qwen3-8b, mistral-7b, mistral-7b-window4096 and gemma-2-9b)
 //   --batch-invariant: every engine with batchInvariant (what that mode costs, and its seeded check)
 //   --profile, --profile-batch N: short runs for ncu (below)
 import { writeFileSync } from 'node:fs';
@@ -20,8 +22,11 @@ import { drain, greedy, loadNativeEngine, SequenceRows, seededInts, seededReques
 
 const args = process.argv.slice(2);
 const outFile = args.includes('--out') ? args[args.indexOf('--out') + 1]! : 'gpu-bench.json';
-const configDir = join(process.cwd(), 'bench', 'configs', 'llama3-8b');
-const VOCAB = 128256;
+// --config NAME: one of bench/configs/ (default llama3-8b, issue 5's shape); dummy weights.
+const configName = args.includes('--config') ? args[args.indexOf('--config') + 1]! : 'llama3-8b';
+const configDir = join(process.cwd(), 'bench', 'configs', configName);
+const shape = await readModelConfig(configDir);
+const VOCAB = shape.vocabSize;
 const batchInvariant = args.includes('--batch-invariant');
 
 // Steps the engine until idle; stepTimes are the moments each step's result arrived, inStepMs
@@ -67,8 +72,8 @@ const engine = await loadNativeEngine(configDir, {
 });
 const loadSeconds = (performance.now() - t0) / 1000;
 const stats = engine.stats();
-// K and V of 32 layers x 8 heads x 128 dims in bf16, per token.
-const kvGiB = (stats.numBlocks * stats.blockSize * 2 * 32 * 8 * 128 * 2) / 2 ** 30;
+// K and V of every layer's KV heads in bf16, per token.
+const kvGiB = (stats.numBlocks * stats.blockSize * 2 * shape.numHiddenLayers * shape.numKeyValueHeads * shape.headDim * 2) / 2 ** 30;
 console.log(`loaded in ${loadSeconds.toFixed(1)} s on ${stats.backend}: ${stats.numBlocks} KV blocks (${kvGiB.toFixed(1)} GiB)`);
 
 let id = 1;

@@ -234,3 +234,19 @@ describe('published configs of each family', () => {
     expect(new Set(names).size).toBe(names.length);
   });
 });
+
+describe("the benchmark's shapes (bench/configs)", () => {
+  it.each([
+    ['qwen2.5-7b', { architecture: 'Qwen2ForCausalLM', qkvBias: true, numHiddenLayers: 28 }],
+    ['qwen3-8b', { architecture: 'Qwen3ForCausalLM', qkNorm: true, numHiddenLayers: 36 }],
+    ['mistral-7b', { architecture: 'MistralForCausalLM', layerWindows: [] }],
+    ['gemma-2-9b', { architecture: 'Gemma2ForCausalLM', sandwichNorms: true, headDim: 256, numHiddenLayers: 42 }],
+  ])('%s reads as its family', async (name, want) => {
+    expect(await readModelConfig(path.join(import.meta.dirname, '..', '..', 'bench', 'configs', name))).toMatchObject(want);
+  });
+
+  it('mistral-7b-window4096 slides every layer by 4096', async () => {
+    const c = await readModelConfig(path.join(import.meta.dirname, '..', '..', 'bench', 'configs', 'mistral-7b-window4096'));
+    expect(new Set(c.layerWindows)).toEqual(new Set([4096]));
+  });
+});
