@@ -94,6 +94,8 @@ export class AsyncEngine {
   };
   /** Whether requests are taken on (sequences per request, sequences waiting). */
   readonly admission: Admission;
+  /** generation_config.json's EOS ids other than the tokenizer's eos_token: stop ids of every request. */
+  private readonly generationStopIds: number[];
   private latestStats: NativeEngineStats;
   private steps = 0;
   private closed = false;
@@ -111,6 +113,8 @@ export class AsyncEngine {
     admissionLimits: { maxSeqsPerRequest: number; maxWaitingSeqs: number },
   ) {
     this.latestStats = native.stats();
+    const eos = tokenizer.eosToken === undefined ? undefined : tokenizer.tokenToId(tokenizer.eosToken);
+    this.generationStopIds = model.generation.eosTokenIds.filter((id) => id !== eos);
     this.admission = new Admission(
       admissionLimits,
       () => this.stats().numWaiting + this.pendingAdds.length,
@@ -265,6 +269,11 @@ export class AsyncEngine {
       maxLogprobs: this.maxLogprobs,
       defaults: this.model.generation.defaults,
     });
+    // vLLM's update_from_generation_config: generation_config's EOS ids other than the tokenizer's
+    // join stop_token_ids, so a completion they end reports the id as its stop_reason.
+    if (!resolved.ignore_eos && this.generationStopIds.length > 0) {
+      resolved.stop_token_ids = [...new Set([...this.generationStopIds, ...resolved.stop_token_ids])];
+    }
     const group = options.group ?? this.openGroup(resolved.n, 'n');
     let promptTokenIds: number[];
     let maxTokens: number;

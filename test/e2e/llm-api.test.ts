@@ -106,7 +106,13 @@ describe('stopping', () => {
     const r = await llm.generate('Hi', { max_tokens: 10, logit_bias: bias });
     expect(r.outputs[0]!.tokenIds).toEqual([EOT]);
     expect(r.outputs[0]!.finishReason).toBe('stop');
-    expect(r.outputs[0]!.stopReason).toBeNull();
+    // As vLLM: an EOS of generation_config.json other than the tokenizer's eos_token
+    // (<|end_of_text|>) is a stop token id, and so the stop_reason.
+    expect(r.outputs[0]!.stopReason).toBe(EOT);
+    const END = llm.tokenizer.tokenToId('<|end_of_text|>')!;
+    const atTokenizerEos = await llm.generate('Hi', { max_tokens: 10, logit_bias: { [String(END)]: 100 } });
+    expect(atTokenizerEos.outputs[0]!.tokenIds).toEqual([END]);
+    expect(atTokenizerEos.outputs[0]!.stopReason).toBeNull();
     expect(r.outputs[0]!.text).toBe('');
     const ignored = await llm.generate('Hi', { max_tokens: 4, logit_bias: bias, ignore_eos: true });
     expect(ignored.outputs[0]!.tokenIds).toEqual([EOT, EOT, EOT, EOT]);
