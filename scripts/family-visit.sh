@@ -10,6 +10,12 @@
 #   STEP=ab: issue 5's batch-1 decode and throughput cases (bench/gpu-bench.ts), this build and
 #     the old one interleaved, ROUNDS times (default 2). Needs the builds of STEP=check on a
 #     machine still warm, or builds them.
+#   STEP=parity: for each of CONFIGS (default: qwen2.5-7b qwen3-8b mistral-7b gemma-2-9b, from
+#     bench/configs; LAYERS=n keeps n layers), a random bf16 checkpoint by transformers
+#     (scripts/make_random_family.py), the CUDA engine's greedy logits on it
+#     (scripts/hf-parity-prepare.ts --dir) and transformers' bf16 and fp32 against them
+#     (scripts/hf_parity.py): issue 5's parity method at each family's 7-9B shape.
+#   STEP=speed: batch-1 decode and the throughput test of each of CONFIGS (bench/gpu-bench.ts --config).
 # Everything lands in $OUT: families.tgz (the fixtures), the logs and summary.txt, printed last.
 set -u
 OUT=${OUT:-/tmp/out}
@@ -79,6 +85,27 @@ if [ "${STEP:-check}" = ab ]; then
       line=$(cd "$dir" && timeout 150 node .device/js/bench/gpu-bench.js --only-throughput 2>&1 | tail -1)
       stamp "round $round $which: $line"
     done
+  done
+fi
+
+CONFIGS=${CONFIGS:-qwen2.5-7b qwen3-8b mistral-7b gemma-2-9b}
+if [ "${STEP:-check}" = parity ]; then
+  [ -f build/Release/nodellm.node ] || build_new
+  for c in $CONFIGS; do
+    rm -rf "/tmp/m-$c" "/tmp/parity-$c"
+    timeout 300 python3 scripts/make_random_family.py "bench/configs/$c" "/tmp/m-$c" ${LAYERS:+--layers $LAYERS} > "$R/make-$c.log" 2>&1
+    stamp "$c: $(tail -1 "$R/make-$c.log")"
+    timeout 300 bash -c "node .device/js/scripts/hf-parity-prepare.js /tmp/parity-$c --dir /tmp/m-$c --device cuda --prompts 4 --decode 32 \
+      && python3 scripts/hf_parity.py /tmp/parity-$c $R/hf-parity-$c.json cuda:bfloat16 cuda:float32" > "$R/hf-parity-$c.log" 2>&1
+    stamp "$c parity exit $?"; tail -4 "$R/hf-parity-$c.log" | tee -a "$R/summary.txt"
+    rm -rf "/tmp/m-$c" "/tmp/parity-$c"
+  done
+fi
+if [ "${STEP:-check}" = speed ]; then
+  [ -f build/Release/nodellm.node ] || build_new
+  for c in $CONFIGS; do
+    stamp "$c: $(timeout 150 node .device/js/bench/gpu-bench.js --config "$c" --only-batch1 2>&1 | tail -1)"
+    stamp "$c: $(timeout 200 node .device/js/bench/gpu-bench.js --config "$c" --only-throughput 2>&1 | tail -1)"
   done
 fi
 

@@ -1,11 +1,13 @@
 // Writes the models and the engine's logits for the transformers parity check (scripts/hf_parity.py),
 // run on the GPU machine where transformers is installed:
-//   npx tsx scripts/hf-parity-prepare.ts OUT_DIR [--device cpu|cuda] [--prompts 4] [--decode 32]
+//   npx tsx scripts/hf-parity-prepare.ts OUT_DIR [--device cpu|cuda] [--prompts 4] [--decode 32] [--dir MODEL_DIR]
+// --dir runs the engine on that model directory instead of the random Llama variants below (issue
+// 17: a family's 7-9B shape written by scripts/make_random_family.py).
 // For each model variant: a safetensors directory, and for 4 prompts of different lengths the
 // engine's logits at the last prompt position and after each of 32 greedy decode steps (float32,
 // row-major), plus a manifest with the token sequences.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 import { addon } from '../lib/engine/native.js';
 import { nativeEngineConfig, readModelFiles } from '../lib/models/load-model.js';
@@ -45,11 +47,19 @@ const variants: { name: string; model: RandomModelOptions }[] = [
   },
 ];
 
+const modelDir = args.includes('--dir') ? flag('dir', '') : '';
+const runs: { name: string; dir: string; model?: RandomModelOptions }[] = modelDir
+  ? [{ name: basename(modelDir), dir: modelDir }]
+  : variants.map((v) => ({ ...v, dir: join(out, v.name) }));
+
+mkdirSync(out, { recursive: true });
 const manifest: unknown[] = [];
-for (const variant of variants) {
-  const dir = join(out, variant.name);
-  mkdirSync(dir, { recursive: true });
-  writeRandomLlamaModel(dir, variant.model);
+for (const variant of runs) {
+  const dir = variant.dir;
+  if (variant.model) {
+    mkdirSync(dir, { recursive: true });
+    writeRandomLlamaModel(dir, variant.model);
+  }
   const model = await readModelFiles(dir);
   const vocab = model.config.vocabSize;
   const engine = new addon.Engine(

@@ -3,8 +3,8 @@
     python3 scripts/hf_parity.py PARITY_DIR RESULT.json [cpu:float64] [cuda:float32] [cuda:bfloat16]
 
 PARITY_DIR comes from scripts/hf-parity-prepare.ts: model directories and the engine's float32
-logits for greedy generations. transformers loads each directory itself (LlamaForCausalLM,
-eager attention, float64 on the CPU, and float32 on the GPU when there is one), runs the whole
+logits for greedy generations. transformers loads each directory itself (AutoModelForCausalLM:
+the family its config.json names, eager attention, float64 on the CPU, and float32 on the GPU when there is one), runs the whole
 token sequence teacher-forced, and the logits of the engine's rows are compared with its:
 relative error = max |engine - hf| / max |hf| per row, and whether the greedy tokens agree.
 """
@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import torch
 import transformers
-from transformers import LlamaForCausalLM
+from transformers import AutoModelForCausalLM
 
 parity_dir, result_path = sys.argv[1], sys.argv[2]
 DTYPES = {"float64": torch.float64, "float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -41,7 +41,7 @@ for variant in manifest:
               for seq in variant["sequences"]]
     hf_logits = {}
     for device, dtype in refs:
-        model = LlamaForCausalLM.from_pretrained(variant["dir"], dtype=dtype, attn_implementation="eager").to(device).eval()
+        model = AutoModelForCausalLM.from_pretrained(variant["dir"], dtype=dtype, attn_implementation="eager").to(device).eval()
         if device == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = False
         outs = []
