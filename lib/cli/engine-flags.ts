@@ -9,7 +9,7 @@ export function addEngineFlags(command: Command): Command {
   return command
     .option('--model <dir>', 'local HF model directory', process.env.MODEL_NAME)
     .option('--served-model-name <name>', 'model name reported by the API', process.env.OPENAI_SERVED_MODEL_NAME_OVERRIDE)
-    .option('--max-model-len <n>', 'longest prompt + output in tokens', integer('--max-model-len'))
+    .option('--max-model-len <n>', "longest prompt + output in tokens (default: max_position_embeddings; up to that times a linear, dynamic or YaRN rope_scaling factor)", integer('--max-model-len'))
     .option('--max-num-seqs <n>', 'most sequences per step', integer('--max-num-seqs'))
     .option('--max-num-batched-tokens <n>', 'most tokens per step', integer('--max-num-batched-tokens'))
     .option('--block-size <n>', 'tokens per KV-cache block: 8, 16 or 32', integer('--block-size'))

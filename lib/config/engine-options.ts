@@ -40,7 +40,7 @@ export interface EngineOptions {
    * ('float32', 'float': CPU only).
    */
   dtype?: (typeof DTYPES)[number];
-  /** Longest prompt + output, in tokens. Default: the model's max_position_embeddings. */
+  /** Longest prompt + output, in tokens. Default: the model's max_position_embeddings; at most that times a linear, dynamic or YaRN rope_scaling factor. */
   maxModelLen?: number;
   /** Most sequences in one step. Default 256. */
   maxNumSeqs?: number;

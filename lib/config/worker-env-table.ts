@@ -55,7 +55,7 @@ export const WORKER_ENV: EnvVarDoc[] = [
   v('HF_TOKEN', LLM, 'none', 'yes', 'token for gated and private repositories (never logged)', 'hf_sample_token_value'),
   v('DTYPE', LLM, 'auto', 'yes', '`auto` keeps the checkpoint\'s dtype; `bfloat16`, `float16`/`half` convert at load; `float32`/`float` on the CPU only (the CPU computes in float32 whatever it says)', 'float16'),
   v('KV_CACHE_DTYPE', LLM, 'auto', 'default only', notYet('fp8 KV cache'), 'fp8'),
-  v('MAX_MODEL_LEN', LLM, "the model's", 'yes', 'longest prompt + output (0: the model\'s)', '512'),
+  v('MAX_MODEL_LEN', LLM, "the model's", 'yes', 'longest prompt + output (0: the model\'s max_position_embeddings); up to that times a linear, dynamic or YaRN rope_scaling factor', '512'),
   v('DISTRIBUTED_EXECUTOR_BACKEND', LLM, 'none', 'default only', notYet('several devices'), 'ray'),
   v('PIPELINE_PARALLEL_SIZE', LLM, '1', 'default only', notYet('pipeline parallelism'), '2'),
   v('TENSOR_PARALLEL_SIZE', LLM, '1', 'default only', notYet('tensor parallelism'), '2'),

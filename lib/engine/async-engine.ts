@@ -16,6 +16,7 @@ import { type EngineOptions, validateEngineOptions } from '../config/engine-opti
 import { ValidationError } from '../errors.js';
 import { DEFAULT_MODEL_NAME, ensureDefaultModel } from '../models/default-model.js';
 import { type ModelFiles, nativeEngineConfig, readModelFiles } from '../models/load-model.js';
+import { scaledContextLength } from '../models/hf-config.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { Admission, type RequestGroup } from './admission.js';
 import { AsyncQueue } from './async-queue.js';
@@ -137,10 +138,13 @@ export class AsyncEngine {
     const dir = opts.model ?? (await ensureDefaultModel());
     const model = await readModelFiles(dir, { dummy: opts.loadFormat === 'dummy' });
     const maxModelLen = opts.maxModelLen ?? model.config.maxPositionEmbeddings;
-    if (maxModelLen > model.config.maxPositionEmbeddings) {
+    const longest = scaledContextLength(model.config);
+    if (maxModelLen > longest) {
       throw new ValidationError(
         'maxModelLen',
-        `maxModelLen (${maxModelLen}) exceeds the model's max_position_embeddings (${model.config.maxPositionEmbeddings})`,
+        longest === model.config.maxPositionEmbeddings
+          ? `maxModelLen (${maxModelLen}) exceeds the model's max_position_embeddings (${longest})`
+          : `maxModelLen (${maxModelLen}) exceeds the model's context with its rope_scaling (${longest})`,
       );
     }
     const tokenizerDir = opts.tokenizer ?? model.dir;

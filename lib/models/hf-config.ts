@@ -208,6 +208,25 @@ export async function readModelConfig(dir: string): Promise<ModelConfig> {
   };
 }
 
+/**
+ * The longest context the model's RoPE serves: max_position_embeddings, times the factor of a
+ * linear, dynamic or YaRN scaling (YaRN's from original_max_position_embeddings), as vLLM derives
+ * it; llama3 and LongRoPE configs already give the scaled length. max_model_len may go up to it.
+ */
+export function scaledContextLength(config: Pick<ModelConfig, 'maxPositionEmbeddings' | 'rope'>): number {
+  const s = config.rope.scaling;
+  if (s === null) return config.maxPositionEmbeddings;
+  switch (s.type) {
+    case 'linear':
+    case 'dynamic':
+      return Math.floor(config.maxPositionEmbeddings * s.factor);
+    case 'yarn':
+      return Math.floor((s.originalMaxPositionEmbeddings ?? config.maxPositionEmbeddings) * s.factor);
+    default:
+      return config.maxPositionEmbeddings;
+  }
+}
+
 function toIdList(ids: number | number[] | null | undefined): number[] | undefined {
   if (ids === null || ids === undefined) return undefined;
   return Array.isArray(ids) ? [...ids] : [ids];

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { ARCHITECTURES } from '../../lib/models/architectures.js';
-import { type ModelConfig, readModelConfig } from '../../lib/models/hf-config.js';
+import { type ModelConfig, readModelConfig, scaledContextLength } from '../../lib/models/hf-config.js';
 import { useTempDirs } from '../helpers/temp-dirs.js';
 
 const tempDir = useTempDirs();
@@ -248,5 +248,20 @@ describe("the benchmark's shapes (bench/configs)", () => {
   it('mistral-7b-window4096 slides every layer by 4096', async () => {
     const c = await readModelConfig(path.join(import.meta.dirname, '..', '..', 'bench', 'configs', 'mistral-7b-window4096'));
     expect(new Set(c.layerWindows)).toEqual(new Set([4096]));
+  });
+});
+
+describe('scaledContextLength', () => {
+  const at = (scaling: NonNullable<ModelConfig['rope']['scaling']> | null) => scaledContextLength({ maxPositionEmbeddings: 32768, rope: { theta: 1e6, scaling } });
+  it('multiplies max_position_embeddings by a linear or dynamic factor, and YaRN its original context', () => {
+    expect(at(null)).toBe(32768);
+    expect(at({ type: 'linear', factor: 2 })).toBe(65536);
+    expect(at({ type: 'dynamic', factor: 4 })).toBe(131072);
+    // Qwen2.5's long-context recipe: YaRN factor 4 over 32,768 tokens.
+    expect(at({ type: 'yarn', factor: 4, originalMaxPositionEmbeddings: 32768, betaFast: 32, betaSlow: 1, truncate: true })).toBe(131072);
+  });
+  it('takes llama3 and LongRoPE configs at their word: max_position_embeddings is already scaled', () => {
+    expect(at({ type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 })).toBe(32768);
+    expect(at({ type: 'longrope', shortFactor: [1], longFactor: [2], originalMaxPositionEmbeddings: 4096 })).toBe(32768);
   });
 });
