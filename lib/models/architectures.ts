@@ -4,7 +4,7 @@
 // a family that needs no new native operation is an entry here and its tests.
 
 import type { RawConfig } from './config-fields.js';
-import { bool, optNum } from './config-fields.js';
+import { bool, optNum, optPositive } from './config-fields.js';
 
 /** transformers' defaults for the fields every family has (its config class's __init__). */
 export interface FamilyDefaults {
@@ -94,6 +94,7 @@ const PLAIN: FamilyFeatures = {
  */
 function layerWindows(raw: RawConfig, file: string, layers: number, window: number | null | undefined, isSliding: (i: number) => boolean): number[] {
   if (window === null || window === undefined || window <= 0) return [];
+  if (!Number.isInteger(window)) throw new Error(`invalid ${file}: "sliding_window": expected an integer, got ${window}`);
   const types = raw.layer_types;
   if (Array.isArray(types)) {
     if (types.length !== layers) throw new Error(`${file}: layer_types has ${types.length} entries for ${layers} layers`);
@@ -143,7 +144,7 @@ const gemmaDefaults: FamilyDefaults = {
 
 /** Gemma 2 and 3: (1 + w) norms around both sublayers, scaled embeddings, query_pre_attn_scalar. */
 function gemmaFeatures(raw: RawConfig, file: string, { hiddenSize }: ModelShape): Pick<FamilyFeatures, 'sandwichNorms' | 'normWeightOffset' | 'embeddingScale' | 'attentionScale'> {
-  const scalar = optNum(raw, 'query_pre_attn_scalar', file) ?? 256;
+  const scalar = optPositive(raw, 'query_pre_attn_scalar', file) ?? 256;
   return { sandwichNorms: true, normWeightOffset: 1, embeddingScale: Math.sqrt(hiddenSize), attentionScale: scalar ** -0.5 };
 }
 
@@ -151,17 +152,17 @@ const gemma3: Omit<Architecture, 'name' | 'modelTypes' | 'example' | 'textConfig
   implementation: 'decoder',
   defaults: { ...gemmaDefaults, vocabSize: 262208, ropeTheta: 1_000_000, maxPositionEmbeddings: 131072 },
   features: (raw, file, shape) => {
-    const pattern = optNum(raw, 'sliding_window_pattern', file) ?? 6;
+    const pattern = optPositive(raw, 'sliding_window_pattern', file) ?? 6;
     return {
       ...PLAIN,
       ...gemmaFeatures(raw, file, shape),
       qkvBias: bool(raw, 'attention_bias', file, false),
       oBias: bool(raw, 'attention_bias', file, false),
       qkNorm: true,
-      attnLogitSoftcap: optNum(raw, 'attn_logit_softcapping', file) ?? 0,
-      finalLogitSoftcap: optNum(raw, 'final_logit_softcapping', file) ?? 0,
+      attnLogitSoftcap: optPositive(raw, 'attn_logit_softcapping', file) ?? 0,
+      finalLogitSoftcap: optPositive(raw, 'final_logit_softcapping', file) ?? 0,
       layerWindows: layerWindows(raw, file, shape.numHiddenLayers, optNum(raw, 'sliding_window', file) ?? 4096, (i) => (i + 1) % pattern !== 0),
-      localRopeTheta: optNum(raw, 'rope_local_base_freq', file) ?? 10000,
+      localRopeTheta: optPositive(raw, 'rope_local_base_freq', file) ?? 10000,
     };
   },
 };
@@ -243,8 +244,8 @@ export const ARCHITECTURES: readonly Architecture[] = [
       ...gemmaFeatures(raw, file, shape),
       qkvBias: bool(raw, 'attention_bias', file, false),
       oBias: bool(raw, 'attention_bias', file, false),
-      attnLogitSoftcap: optNum(raw, 'attn_logit_softcapping', file) ?? 50,
-      finalLogitSoftcap: optNum(raw, 'final_logit_softcapping', file) ?? 30,
+      attnLogitSoftcap: optPositive(raw, 'attn_logit_softcapping', file) ?? 50,
+      finalLogitSoftcap: optPositive(raw, 'final_logit_softcapping', file) ?? 30,
       // Even layers slide (transformers' Gemma2: layer_idx % 2 == 0).
       layerWindows: layerWindows(raw, file, shape.numHiddenLayers, optNum(raw, 'sliding_window', file) ?? 4096, (i) => i % 2 === 0),
     }),
@@ -267,7 +268,7 @@ export const ARCHITECTURES: readonly Architecture[] = [
     features: (raw, file, shape) => ({
       ...PLAIN,
       qkvBias: false,
-      partialRotaryFactor: optNum(raw, 'partial_rotary_factor', file) ?? 1,
+      partialRotaryFactor: optPositive(raw, 'partial_rotary_factor', file) ?? 1,
       layerWindows: layerWindows(raw, file, shape.numHiddenLayers, optNum(raw, 'sliding_window', file), () => true),
     }),
   },

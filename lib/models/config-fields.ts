@@ -15,6 +15,13 @@ export function optNum(raw: RawConfig, key: string, file: string): number | unde
   return v;
 }
 
+/** A positive number, or undefined when the key is missing or null. */
+export function optPositive(raw: RawConfig, key: string, file: string): number | undefined {
+  const v = optNum(raw, key, file);
+  if (v !== undefined && !(v > 0)) throw new Error(`invalid ${file}: "${key}": expected a positive number, got ${v}`);
+  return v;
+}
+
 export function num(raw: RawConfig, key: string, file: string, fallback: number): number {
   return optNum(raw, key, file) ?? fallback;
 }

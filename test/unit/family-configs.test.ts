@@ -265,3 +265,18 @@ describe('scaledContextLength', () => {
     expect(at({ type: 'longrope', shortFactor: [1], longFactor: [2], originalMaxPositionEmbeddings: 4096 })).toBe(32768);
   });
 });
+
+describe('values a family cannot run with', () => {
+  it.each([
+    ['query_pre_attn_scalar', 0, GEMMA2_9B],
+    ['attn_logit_softcapping', -1, GEMMA2_9B],
+    ['final_logit_softcapping', 0, GEMMA2_9B],
+    ['partial_rotary_factor', 0, PHI4_MINI],
+  ])('%s = %s is refused, naming the key', async (key, value, base) => {
+    await expect(read({ ...base, [key]: value })).rejects.toThrow(`"${key}": expected a positive number, got ${value}`);
+  });
+
+  it('a fractional sliding_window is refused', async () => {
+    await expect(read({ ...MISTRAL_7B_V01, sliding_window: 4096.5 })).rejects.toThrow('"sliding_window": expected an integer, got 4096.5');
+  });
+});
