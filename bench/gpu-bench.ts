@@ -238,7 +238,8 @@ defaultModel.close();
 
 const result = {
   date: new Date().toISOString(),
-  model: 'Llama-3-8B shape, dummy bf16 weights',
+  model: `${configName} shape (bench/configs/${configName}), dummy bf16 weights`,
+  config: configName,
   batch_invariant: batchInvariant,
   engine_load_seconds: loadSeconds,
   batch1_decode_tokens_per_s: batch1,

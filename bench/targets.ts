@@ -10,7 +10,11 @@
 //   npx tsx bench/targets.ts GPU_BENCH.json GPU_ROOFLINE.json
 // prints, per case, the figure measured, the limit, and the target on this GPU.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { type ModelConfig, readModelConfig } from '../lib/models/hf-config.js';
+import { packageRoot } from '../lib/package-root.js';
 
 export interface Ceilings {
   copyBytesPerS: number;
@@ -19,53 +23,68 @@ export interface Ceilings {
 
 export const H100: Ceilings = { copyBytesPerS: 3.02e12, gemmFlopsPerS: 807e12 };
 
-export interface LlamaShape {
+/** What the limits depend on: a dense decoder's shape (every family of lib/models/architectures.ts). */
+export interface DecoderShape {
   layers: number;
   hidden: number;
   intermediate: number;
   heads: number;
   kvHeads: number;
+  headDim: number;  // independent of hidden / heads (Qwen 3, Gemma, Mistral-Nemo)
   vocab: number;
   bytesPerValue: number;  // 2 for bf16 weights and KV cache
 }
 
-export const LLAMA3_8B: LlamaShape = {
-  layers: 32, hidden: 4096, intermediate: 14336, heads: 32, kvHeads: 8, vocab: 128256, bytesPerValue: 2,
+export const LLAMA3_8B: DecoderShape = {
+  layers: 32, hidden: 4096, intermediate: 14336, heads: 32, kvHeads: 8, headDim: 128, vocab: 128256, bytesPerValue: 2,
 };
+
+/** A model config's shape (bench/configs/NAME through readModelConfig), in bf16. */
+export function shapeOf(c: Pick<ModelConfig, 'numHiddenLayers' | 'hiddenSize' | 'intermediateSize' | 'numAttentionHeads' | 'numKeyValueHeads' | 'headDim' | 'vocabSize'>): DecoderShape {
+  return {
+    layers: c.numHiddenLayers, hidden: c.hiddenSize, intermediate: c.intermediateSize, heads: c.numAttentionHeads,
+    kvHeads: c.numKeyValueHeads, headDim: c.headDim, vocab: c.vocabSize, bytesPerValue: 2,
+  };
+}
 
 // Weights every forward pass reads in full: the four projections of each layer and the lm_head
 // (the embedding is a gather of one row per token, and the norms are a few KB).
-function linearParams(m: LlamaShape): { layers: number; lmHead: number } {
-  const headDim = m.hidden / m.heads;
-  const qkv = m.hidden * (m.heads + 2 * m.kvHeads) * headDim;
-  const o = m.heads * headDim * m.hidden;
+function linearParams(m: DecoderShape): { layers: number; lmHead: number } {
+  const qkv = m.hidden * (m.heads + 2 * m.kvHeads) * m.headDim;
+  const o = m.heads * m.headDim * m.hidden;
   const mlp = 3 * m.hidden * m.intermediate;
   return { layers: m.layers * (qkv + o + mlp), lmHead: m.hidden * m.vocab };
 }
 
+/** Bytes of weights one decode step reads: the projections and the lm_head. */
+export function weightBytesPerStep(m: DecoderShape): number {
+  const p = linearParams(m);
+  return (p.layers + p.lmHead) * m.bytesPerValue;
+}
+
 // Bytes of K and V per token of context, over all layers.
-const kvBytesPerToken = (m: LlamaShape) => 2 * m.layers * m.kvHeads * (m.hidden / m.heads) * m.bytesPerValue;
+const kvBytesPerToken = (m: DecoderShape) => 2 * m.layers * m.kvHeads * m.headDim * m.bytesPerValue;
 
 // Seconds to prefill prompts of `promptLen` tokens at the GEMM ceiling: the projections for every
 // token, the lm_head for the last one, and causal attention (QK^T and PV over half the square).
-function prefillSeconds(m: LlamaShape, prompts: number, promptLen: number, c: Ceilings): number {
+function prefillSeconds(m: DecoderShape, prompts: number, promptLen: number, c: Ceilings): number {
   const p = linearParams(m);
-  const attention = 2 * 2 * m.layers * m.hidden * (promptLen * promptLen) / 2;
+  const attention = 2 * 2 * m.layers * m.heads * m.headDim * (promptLen * promptLen) / 2;
   const flops = prompts * (2 * p.layers * promptLen + 2 * p.lmHead + attention);
   return flops / c.gemmFlopsPerS;
 }
 
 // Seconds for one decode step of `rows` sequences whose contexts add up to `contextTokens`.
-function decodeStepSeconds(m: LlamaShape, rows: number, contextTokens: number, c: Ceilings): number {
+function decodeStepSeconds(m: DecoderShape, rows: number, contextTokens: number, c: Ceilings): number {
   const p = linearParams(m);
   const bytes = (p.layers + p.lmHead) * m.bytesPerValue + contextTokens * kvBytesPerToken(m);
-  const flops = 2 * rows * (p.layers + p.lmHead) + 2 * 2 * m.layers * m.hidden * contextTokens;
+  const flops = 2 * rows * (p.layers + p.lmHead) + 2 * 2 * m.layers * m.heads * m.headDim * contextTokens;
   return Math.max(bytes / c.copyBytesPerS, flops / c.gemmFlopsPerS);
 }
 
 // `requests` prompts of `promptLen` tokens, each generating `newTokens`, at most `maxSeqs` at a
 // time: ideal throughput in output tokens/s (the prefill counted once, decode in full steps).
-export function outputTokensPerSecondLimit(m: LlamaShape, c: Ceilings, requests: number, promptLen: number,
+export function outputTokensPerSecondLimit(m: DecoderShape, c: Ceilings, requests: number, promptLen: number,
                                            newTokens: number, maxSeqs = requests): number {
   let seconds = prefillSeconds(m, requests, promptLen, c);
   for (let wave = 0; wave < requests; wave += maxSeqs) {
@@ -76,7 +95,7 @@ export function outputTokensPerSecondLimit(m: LlamaShape, c: Ceilings, requests:
   return (requests * newTokens) / seconds;
 }
 
-export function prefillTokensPerSecondLimit(m: LlamaShape, c: Ceilings, prompts: number, promptLen: number): number {
+export function prefillTokensPerSecondLimit(m: DecoderShape, c: Ceilings, prompts: number, promptLen: number): number {
   return (prompts * promptLen) / prefillSeconds(m, prompts, promptLen, c);
 }
 
@@ -88,7 +107,7 @@ export interface Case {
 }
 
 // The issue's cases as gpu-bench.ts runs them (its JSON's field names).
-export function issueCases(bench: Record<string, any>, m: LlamaShape = LLAMA3_8B): Case[] {
+export function issueCases(bench: Record<string, any>, m: DecoderShape = LLAMA3_8B): Case[] {
   return [
     { name: 'batch-1 decode (128 in, 256 out), tok/s', measured: bench.batch1_decode_tokens_per_s, h100Target: 181,
       // gpu-bench times the decode steps only: the limit is the mean step over the 256 tokens.
@@ -129,13 +148,17 @@ export function judge(cases: Case[], here: Ceilings): Verdict[] {
   });
 }
 
-function main(benchFile: string, rooflineFile: string) {
+async function main(benchFile: string, rooflineFile: string) {
   const bench = JSON.parse(readFileSync(benchFile, 'utf8'));
+  // The shape the bench ran (gpu-bench.ts --config writes it; issue 5's runs were the 8B Llama).
+  const config = typeof bench.config === 'string' ? bench.config : 'llama3-8b';
+  const shape = shapeOf(await readModelConfig(join(packageRoot(), 'bench', 'configs', config)));
   const roofline = JSON.parse(readFileSync(rooflineFile, 'utf8'));
   const here = { copyBytesPerS: roofline.copy_tb_per_s * 1e12, gemmFlopsPerS: roofline.bf16_gemm_tflops * 1e12 };
   console.log(`${roofline.gpu}: copy ${roofline.copy_tb_per_s.toFixed(2)} TB/s, bf16 GEMM ${roofline.bf16_gemm_tflops.toFixed(0)} TFLOP/s`);
   const f = (x: number) => Math.round(x).toLocaleString('en-US');
-  for (const v of judge(issueCases(bench), here)) {
+  console.log(`${config}: ${(weightBytesPerStep(shape) / 1e9).toFixed(2)} GB of weights a decode step`);
+  for (const v of judge(issueCases(bench, shape), here)) {
     console.log(`${v.name}: ${f(v.measured)} | H100 target ${(100 * v.ratio).toFixed(1)}% of its limit ${f(v.h100Limit)} | ` +
       `limit here ${f(v.limit)}, target ${f(v.target)} (${(100 * v.measured / v.limit).toFixed(1)}% of the limit; ` +
       `by bandwidth alone ${f(v.bandwidthOnlyTarget)}): ${v.met ? 'met' : 'NOT met'}`);
@@ -148,5 +171,5 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     console.error('usage: npx tsx bench/targets.ts GPU_BENCH.json GPU_ROOFLINE.json');
     process.exit(2);
   }
-  main(benchFile, rooflineFile);
+  await main(benchFile, rooflineFile);
 }

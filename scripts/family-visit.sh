@@ -15,7 +15,8 @@
 #     (scripts/make_random_family.py), the CUDA engine's greedy logits on it
 #     (scripts/hf-parity-prepare.ts --dir) and transformers' bf16 and fp32 against them
 #     (scripts/hf_parity.py): issue 5's parity method at each family's 7-9B shape.
-#   STEP=speed: batch-1 decode and the throughput test of each of CONFIGS (bench/gpu-bench.ts --config).
+#   STEP=speed: the whole benchmark of each of CONFIGS (bench/gpu-bench.ts --config, about 3 min
+#     each: name one or two a call) and its ratios to this GPU's limits (bench/targets.ts).
 # Everything lands in $OUT: families.tgz (the fixtures), the logs and summary.txt, printed last.
 set -u
 OUT=${OUT:-/tmp/out}
@@ -103,9 +104,13 @@ if [ "${STEP:-check}" = parity ]; then
 fi
 if [ "${STEP:-check}" = speed ]; then
   [ -f build/Release/nodellm.node ] || build_new
+  [ -s "$R/gpu-roofline.json" ] || timeout 90 python3 scripts/gpu_roofline.py > "$R/gpu-roofline.json" 2>&1
   for c in $CONFIGS; do
-    stamp "$c: $(timeout 150 node .device/js/bench/gpu-bench.js --config "$c" --only-batch1 2>&1 | tail -1)"
-    stamp "$c: $(timeout 200 node .device/js/bench/gpu-bench.js --config "$c" --only-throughput 2>&1 | tail -1)"
+    # The whole benchmark (batch 1, 64 requests, prefill, vLLM's throughput test) of the shape,
+    # then issue 5's targets held to this GPU's limits for it (bench/targets.ts reads the shape).
+    timeout 280 node .device/js/bench/gpu-bench.js --config "$c" --out "$R/gpu-bench-$c.json" > "$R/gpu-bench-$c.log" 2>&1
+    stamp "$c gpu-bench exit $?"
+    node .device/js/bench/targets.js "$R/gpu-bench-$c.json" "$R/gpu-roofline.json" 2>&1 | tee "$R/targets-$c.txt" | tee -a "$R/summary.txt"
   done
 fi
 

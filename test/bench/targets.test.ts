@@ -58,3 +58,16 @@ describe('verdicts', () => {
     expect(verdicts[0]!.target).toBeGreaterThan(240);
   });
 });
+
+describe('the shapes of other families', () => {
+  it('counts head_dim apart from hidden / heads: Gemma-2-9B reads 8.32e9 layer weights and a 917.5M lm_head a step', async () => {
+    const { readModelConfig } = await import('../../lib/models/hf-config.js');
+    const { shapeOf, weightBytesPerStep } = await import('../../bench/targets.js');
+    const gemma = shapeOf(await readModelConfig(new URL('../../bench/configs/gemma-2-9b', import.meta.url).pathname));
+    expect(gemma.headDim).toBe(256);
+    // 42 x (3584 x (16 + 2 x 8) x 256 + 16 x 256 x 3584 + 3 x 3584 x 14336) = 8,323,596,288; lm_head 256000 x 3584.
+    expect(weightBytesPerStep(gemma)).toBe(2 * (8323596288 + 256000 * 3584));
+    expect(weightBytesPerStep(shapeOf(await readModelConfig(new URL('../../bench/configs/llama3-8b', import.meta.url).pathname))))
+      .toBe(2 * (6979321856 + 4096 * 128256));
+  });
+});
