@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "common/check.h"
+#include "common/switches.h"
 
 namespace nodellm::kernels {
 
@@ -42,8 +43,7 @@ __device__ __forceinline__ void begin_chained_kernel() {
 // Whether launches are chained: on compute capability 9.0 and later, unless NODELLM_PDL=0.
 inline bool chained_launches_enabled() {
   static const bool enabled = [] {
-    const char* env = std::getenv("NODELLM_PDL");
-    if (env && std::strcmp(env, "0") == 0) return false;
+    if (!switches().pdl) return false;
     int device = 0, major = 0;
     if (cudaGetDevice(&device) != cudaSuccess) return false;
     if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) return false;

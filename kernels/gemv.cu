@@ -11,6 +11,7 @@
 // the warps of a row in a fixed order).
 #include <cstdlib>
 
+#include "common/switches.h"
 #include "kernels/chain.cuh"
 #include "kernels/common.cuh"
 #include "kernels/dispatch.cuh"
@@ -86,30 +87,18 @@ void launch(const Tensor& out, const Tensor& x, const Tensor& w, cudaStream_t st
 }  // namespace
 
 int gemv_detail::one_row_loads() {
-  static const int loads = [] {
-    const char* v = std::getenv("NODELLM_GEMV_LOADS");
-    const int n = v ? std::atoi(v) : kOneRowLoads;
-    return n == 2 || n == 8 ? n : kOneRowLoads;
-  }();
-  return loads;
+  const int n = switches().gemv_loads;
+  return n != 0 ? n : kOneRowLoads;
 }
 
 int gemv_detail::min_warps_per_row() {
-  static const int warps = [] {
-    const char* v = std::getenv("NODELLM_GEMV_WARPS_PER_ROW");
-    const int n = v ? std::atoi(v) : 2;
-    return n == 1 || n == 4 ? n : 2;
-  }();
-  return warps;
+  return switches().gemv_warps_per_row;
 }
 
 int gemv_max_rows() {
   // NODELLM_GEMV_MAX_ROWS (0 to 8) moves the switch to cuBLASLt, for comparisons; read once.
-  static const int rows = [] {
-    const char* v = std::getenv("NODELLM_GEMV_MAX_ROWS");
-    return v ? std::max(0, std::min(kMaxRows, std::atoi(v))) : kDefaultGemvMaxRows;
-  }();
-  return rows;
+  const int rows = switches().gemv_max_rows;
+  return rows >= 0 ? std::min(kMaxRows, rows) : kDefaultGemvMaxRows;
 }
 
 bool gemv_applies(const Tensor& out, const Tensor& x, const Tensor& w) {

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/switches.h"
 #include "kernels/chain.cuh"
 #include "kernels/common.cuh"
 #include "kernels/dispatch.cuh"
@@ -156,11 +157,8 @@ void launch(const char* name, const PairArgs<T>& a, cudaStream_t stream) {
 // What both epilogues need: one 16-bit row (x and out) against weights of its dtype that the
 // GEMV serves, with each weight row over at most 2 warps so that a block holds a pair.
 bool one_row_pairs_fit(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor* bias) {
-  static const bool enabled = [] {
-    const char* v = std::getenv("NODELLM_GEMV_EPILOGUES");  // 0: the unfused kernels, for comparisons
-    return !(v && std::strcmp(v, "0") == 0);
-  }();
-  return enabled && x.rows == 1 && out.rows == 1 && out.dtype == x.dtype && gemv_applies(out, x, w) &&
+  // NODELLM_GEMV_EPILOGUES=0: the unfused kernels, for comparisons.
+  return switches().gemv_epilogues && x.rows == 1 && out.rows == 1 && out.dtype == x.dtype && gemv_applies(out, x, w) &&
          w.cols == x.cols && warps_per_row(static_cast<int>(x.cols / 8)) <= 2 &&
          (bias == nullptr || bias->dtype == w.dtype);
 }

@@ -26,6 +26,7 @@
 #include <string>
 #include <type_traits>
 
+#include "common/switches.h"
 #include "kernels/chain.cuh"
 #include "kernels/common.cuh"
 #include "kernels/dispatch.cuh"
@@ -607,54 +608,35 @@ void with_heads_per_pass(int group, F&& f) {
 // the tensor-core one would run (for comparisons); read once.
 enum class DecodeKernel { Mma, Lanes, Simt };
 DecodeKernel decode_kernel_forced() {
-  static const DecodeKernel forced = [] {
-    const char* v = std::getenv("NODELLM_DECODE_ATTENTION");
-    const std::string name = v ? v : "";
-    return name == "lanes" ? DecodeKernel::Lanes : name == "simt" ? DecodeKernel::Simt : DecodeKernel::Mma;
-  }();
-  return forced;
+  const std::string& name = switches().decode_attention;
+  return name == "lanes" ? DecodeKernel::Lanes : name == "simt" ? DecodeKernel::Simt : DecodeKernel::Mma;
 }
 
 // Blocks a step's decode attention aims for per SM before it splits contexts further (the
 // bandwidth kernel; NODELLM_DECODE_BLOCKS_PER_SM, 1 to 32, for comparisons); read once.
 int decode_blocks_per_sm() {
-  static const int blocks = [] {
-    const char* v = std::getenv("NODELLM_DECODE_BLOCKS_PER_SM");
-    return v ? std::clamp(std::atoi(v), 1, 32) : 4;
-  }();
-  return blocks;
+  return switches().decode_blocks_per_sm;
 }
 
 // The most partitions a context is split into: 32, because merging 64 partials cost more than
 // the extra split gained (one 4096-token context: 0.024 against 0.032 ms on an H200).
 // NODELLM_DECODE_MAX_PARTITIONS (1 to 64) for comparisons; read once.
 int decode_max_partitions() {
-  static const int most = [] {
-    const char* v = std::getenv("NODELLM_DECODE_MAX_PARTITIONS");
-    return v ? std::clamp(std::atoi(v), 1, 64) : 32;
-  }();
-  return most;
+  return switches().decode_max_partitions;
 }
 
 // The fewest keys a partition of a split context takes (NODELLM_DECODE_MIN_KEYS, 16 to 4096, for
 // comparisons; the default, kernel_default, is the kernel's own), so one short context is not
 // cut into slivers whose merge costs more than the split gains; read once.
 int decode_min_keys(int kernel_default) {
-  static const int forced = [] {
-    const char* v = std::getenv("NODELLM_DECODE_MIN_KEYS");
-    return v ? std::clamp(std::atoi(v), 16, 4096) : 0;
-  }();
+  const int forced = switches().decode_min_keys;
   return forced ? forced : kernel_default;
 }
 
 // NODELLM_DECODE_TABLE=global: the bandwidth kernel reads block-table entries from global memory in
 // its loop instead of staging the partition's entries in shared memory (for comparisons); read once.
 bool decode_table_staged() {
-  static const bool staged = [] {
-    const char* v = std::getenv("NODELLM_DECODE_TABLE");
-    return !(v && std::string(v) == "global");
-  }();
-  return staged;
+  return switches().decode_table_staged;
 }
 
 // Keys that all warps of a paged_decode_kernel block take in one pass over the context (heads:

@@ -20,6 +20,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "common/switches.h"
 #include "kernels/common.cuh"
 #include "kernels/launch.h"
 #include "kernels/mma.cuh"
@@ -236,11 +237,7 @@ void launch(const Tensor& out, const Tensor& q, const Tensor& k_cache, const Ten
 
 // NODELLM_PREFILL_ATTENTION=simt keeps prefill rows on the per-row kernel (for comparisons).
 bool tensor_cores_enabled() {
-  static const bool enabled = [] {
-    const char* v = std::getenv("NODELLM_PREFILL_ATTENTION");
-    return !(v && std::strcmp(v, "simt") == 0);
-  }();
-  return enabled;
+  return switches().prefill_tensor_cores;
 }
 
 }  // namespace

@@ -81,6 +81,8 @@ export interface EngineOptions {
   chatTemplate?: string;
   /** Testing: return each sampled row's raw logits from the native step. */
   returnLogits?: boolean;
+  /** Testing: force launch-ahead on (the CPU too) or off, whatever asyncScheduling and the backend say. */
+  launchAhead?: boolean;
 }
 
 const positiveInt = z.number().int().min(1, 'must be a positive integer');
@@ -122,6 +124,7 @@ const schema = z
     maxWaitingSeqs: positiveInt.optional(),
     chatTemplate: z.string().optional(),
     returnLogits: z.boolean().optional(),
+    launchAhead: z.boolean().optional(),
   })
   .strict();
 

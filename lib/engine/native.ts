@@ -64,6 +64,8 @@ export interface NativeEngineConfig {
   /** DTYPE: what weights and activations run in; 'auto' keeps the checkpoint's. */
   dtype?: 'auto' | 'float32' | 'float16' | 'bfloat16';
   returnLogits?: boolean; // testing: each sampled row's raw logits come back in StepResult.logits
+  /** Testing: force launching decode steps ahead on (the CPU too) or off; unset, as asyncScheduling and the backend say. */
+  launchAhead?: boolean;
 }
 
 /** Sampling parameters as the native core takes them: validated, defaults applied. */
@@ -157,7 +159,8 @@ export interface NativeEngine {
   /**
    * Advances every running request by one step. On a GPU, a step of decodes is launched before
    * the previous step's tokens are returned, so the device works while JavaScript handles them
-   * (NODELLM_LAUNCH_AHEAD=0 turns this off, =1 on for the CPU too); requests added between two
+   * (asyncScheduling: false turns this off; the testing option launchAhead forces it either way,
+   * on the CPU too); requests added between two
    * calls then join from the step after the one already launched.
    */
   step(): Promise<NativeStepResult>;

@@ -85,5 +85,6 @@ export function nativeEngineConfig(model: ModelFiles, options: EngineOptions, ma
     dummyDtype: model.config.torchDtype,
     dtype: nativeDtype(options.dtype),
     returnLogits: options.returnLogits ?? false,
+    ...(options.launchAhead !== undefined ? { launchAhead: options.launchAhead } : {}),
   };
 }

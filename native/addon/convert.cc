@@ -197,6 +197,8 @@ EngineConfig engine_config_from_js(const Napi::Object& js) {
   c.max_seq_len_to_capture = integer_or(js, "maxSeqLenToCapture", c.max_seq_len_to_capture);
   c.batch_invariant = boolean_or(js, "batchInvariant", false);
   c.async_scheduling = boolean_or(js, "asyncScheduling", true);
+  Napi::Value ahead = field(js, "launchAhead");
+  if (ahead.IsBoolean()) c.launch_ahead = ahead.As<Napi::Boolean>().Value() ? 1 : 0;
   c.dummy_weights = boolean_or(js, "dummyWeights", false);
   if (c.dummy_weights) {
     const std::string dtype = string(js, "dummyDtype");  // what the dummy weights stand for

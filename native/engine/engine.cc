@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "common/check.h"
+#include "common/switches.h"
 
 namespace nodellm {
 
@@ -63,10 +64,10 @@ LLMEngine::LLMEngine(const EngineConfig& config)
   rc.use_graphs = !config_.enforce_eager;
   rc.max_seq_len_to_capture = config_.max_seq_len_to_capture;
   runner_ = std::make_unique<ModelRunner>(*backend_, *model_, rc);
-  const char* ahead = std::getenv("NODELLM_LAUNCH_AHEAD");
   // Not with logits copied back (testing): those steps wait for the device.
+  const int ahead = config_.launch_ahead;
   launch_ahead_ = !config_.return_logits &&
-                  (ahead ? std::string(ahead) != "0" : config_.async_scheduling && backend_->runs_asynchronously());
+                  (ahead >= 0 ? ahead == 1 : config_.async_scheduling && backend_->runs_asynchronously());
   if (profile) {
     num_blocks = profile_kv_blocks();
     runner_->resize_kv_cache(num_blocks);

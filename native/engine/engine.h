@@ -43,6 +43,7 @@ struct EngineConfig {
   bool batch_invariant = false;         // a row's numbers never depend on the batch (--batch-invariant)
   bool async_scheduling = true;         // launch decode steps ahead where the backend runs asynchronously
   bool return_logits = false;           // testing only
+  int launch_ahead = -1;                // testing: 1 or 0 forces launch-ahead on or off (-1: as above)
 };
 
 struct EngineStats {
@@ -87,7 +88,7 @@ class LLMEngine {
   bool abort(int64_t id);
   bool has_work() const { return ahead_.has_value() || scheduler_->has_work(); }
   // Advances every running request by one step and returns the step's tokens. Where the backend
-  // runs asynchronously (a GPU) and async_scheduling is on (NODELLM_LAUNCH_AHEAD=0 or =1 overrides
+  // runs asynchronously (a GPU) and async_scheduling is on (the launch_ahead config overrides
   // both, for comparisons and the CPU tests), a step of decodes is launched before the previous
   // step's tokens are returned, so the device works while the caller handles them: step() then
   // collects that step and launches the next. Requests added between two calls join from the step

@@ -1,6 +1,6 @@
 // Launch-ahead (LLMEngine::step, on by default where the backend runs asynchronously, i.e. on a
 // GPU): a step of decodes is launched before the previous step's tokens go back to the caller, so
-// the device works while the caller handles them. NODELLM_LAUNCH_AHEAD=1 turns it on here on the
+// the device works while the caller handles them. The launchAhead option turns it on here on the
 // CPU, where the same code runs synchronously: it must change no token, keep aborts and late
 // requests right, and hide the caller's time between steps from the device.
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,14 +12,8 @@ import { sleep } from '../helpers/test-llm.js';
 const VOCAB = 500;
 const dir = writeModel({ seed: 41, config: { vocab_size: VOCAB } });
 
-// The engine reads NODELLM_LAUNCH_AHEAD when it is built.
 async function engineWith(launchAhead: boolean, maxNumSeqs = 8): Promise<NativeEngine> {
-  process.env.NODELLM_LAUNCH_AHEAD = launchAhead ? '1' : '0';
-  try {
-    return await loadNativeEngine(dir, { device: 'cpu', maxModelLen: 128, numKvBlocks: 64, maxNumSeqs });
-  } finally {
-    delete process.env.NODELLM_LAUNCH_AHEAD;
-  }
+  return loadNativeEngine(dir, { device: 'cpu', maxModelLen: 128, numKvBlocks: 64, maxNumSeqs, launchAhead });
 }
 
 // Six requests, greedy and seeded, two of them added only after some steps; stepping is driven by

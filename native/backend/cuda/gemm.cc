@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "backend/cuda/cuda_check.h"
+#include "common/switches.h"
 
 namespace nodellm {
 
@@ -21,10 +22,7 @@ cudaDataType_t cuda_type(DType d) {
 
 Gemm::Gemm(cudaStream_t stream, bool batch_invariant) : stream_(stream), batch_invariant_(batch_invariant) {
   // For comparisons (bench/RESULTS.md): the row count the invariant algorithms are chosen for.
-  if (const char* rows = std::getenv("NODELLM_INVARIANT_ROWS")) {
-    reference_rows_ = std::atoi(rows);
-    if (reference_rows_ < 1) fail("NODELLM_INVARIANT_ROWS must be a positive number of rows, got \"", rows, "\"");
-  }
+  if (switches().invariant_rows > 0) reference_rows_ = switches().invariant_rows;
   NODELLM_CUBLAS(cublasLtCreate(&handle_));
   NODELLM_CUDA(cudaMalloc(&workspace_, workspace_bytes_));
 }
@@ -61,11 +59,7 @@ Gemm::Plan& Gemm::plan(const Tensor& out, const Tensor& x, const Tensor& w) {
     p.algo = invariant_algo(shape, p, out, x, w);
   } else {
     // NODELLM_GEMM_NO_SPLIT_K=1: cuBLASLt's first algorithm without split-K, for comparisons.
-    static const bool no_split_k = [] {
-      const char* v = std::getenv("NODELLM_GEMM_NO_SPLIT_K");
-      return v && std::strcmp(v, "1") == 0;
-    }();
-    p.algo = heuristic_algo(p, m, n, k, no_split_k);
+    p.algo = heuristic_algo(p, m, n, k, switches().gemm_no_split_k);
   }
   return plans_.emplace(key, p).first->second;
 }
