@@ -11,6 +11,14 @@ export class ValidationError extends Error {
   }
 }
 
+/** An empty string, list or object as an error message says what it received ("an empty list"); undefined for any other value. */
+export function describeEmpty(value: unknown): string | undefined {
+  if (value === '') return 'an empty string';
+  if (Array.isArray(value)) return value.length === 0 ? 'an empty list' : undefined;
+  if (value !== null && typeof value === 'object' && Object.keys(value).length === 0) return 'an empty object';
+  return undefined;
+}
+
 /** The model or its files cannot be used (unsupported architecture, missing weights, ...). */
 export class ModelLoadError extends Error {
   override readonly name = 'ModelLoadError';

@@ -1,20 +1,11 @@
 // What a result file records about the run besides its figures: when, with which nodellm and
 // Node.js, on what machine, so a figure can be traced back to its setting.
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { join } from 'node:path';
 
-import { packageRoot } from '../package-root.js';
+import { packageVersion } from '../package-root.js';
 
 /** nodellm's version, from its package.json. */
-export function nodellmVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: string };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
+export const nodellmVersion = packageVersion;
 
 /** vLLM's result-file date: YYYYMMDD-HHMMSS, local time. */
 export function vllmDate(d: Date): string {

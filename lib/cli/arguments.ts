@@ -2,6 +2,9 @@
 // way everywhere, with the flag named.
 import { InvalidArgumentError } from 'commander';
 
+/** A value as an error message quotes it: an empty one said so, rather than left blank. */
+export const received = (value: string) => (value === '' ? 'an empty string' : value);
+
 export const integer = (name: string) => (value: string) => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
@@ -21,7 +24,7 @@ export const positiveNumber =
     if (allowInf && value === 'inf') return Infinity;
     const n = Number(value);
     if (value.trim() === '' || !Number.isFinite(n) || n <= 0)
-      throw new InvalidArgumentError(`${name} must be a positive number${allowInf ? ' or inf' : ''}, but received ${value}`);
+      throw new InvalidArgumentError(`${name} must be a positive number${allowInf ? ' or inf' : ''}, but received ${received(value)}`);
     return n;
   };
 
@@ -33,7 +36,21 @@ export const number =
     const tooBig = maxExclusive ? n >= max : n > max;
     if (value.trim() === '' || !Number.isFinite(n) || n < min || tooBig) {
       const range = `${min === -Infinity ? '(-inf' : `[${min}`}, ${max === Infinity ? 'inf)' : `${max}${maxExclusive ? ')' : ']'}`}`;
-      throw new InvalidArgumentError(`${name} must be a number in ${range}, but received ${value}`);
+      throw new InvalidArgumentError(`${name} must be a number in ${range}, but received ${received(value)}`);
     }
     return n;
   };
+
+/** A JSON list of strings, as vLLM takes its CORS flags: `--allowed-origins '["https://a.example"]'`. */
+export const jsonStringList = (name: string) => (value: string) => {
+  let list: unknown;
+  try {
+    list = JSON.parse(value);
+  } catch {
+    list = undefined;
+  }
+  if (!Array.isArray(list) || !list.every((item) => typeof item === 'string' && item !== '')) {
+    throw new InvalidArgumentError(`${name} must be a JSON list of strings, e.g. '["*"]', but received ${received(value)}`);
+  }
+  return list as string[];
+};

@@ -3,7 +3,7 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 
 import { DEVICES, DTYPES, type EngineOptions, gpuMemoryShare, LOAD_FORMATS, SERVER_MAX_WAITING_SEQS } from '../config/engine-options.js';
-import { integer } from './arguments.js';
+import { integer, received } from './arguments.js';
 
 export function addEngineFlags(command: Command): Command {
   return command
@@ -29,7 +29,7 @@ export function addEngineFlags(command: Command): Command {
 
 const gpuShare = (value: string) => {
   const parsed = gpuMemoryShare.safeParse(value.trim() === '' ? NaN : Number(value));
-  if (!parsed.success) throw new InvalidArgumentError(`--gpu-memory-utilization ${parsed.error.issues[0]!.message}, but received ${value}`);
+  if (!parsed.success) throw new InvalidArgumentError(`--gpu-memory-utilization ${parsed.error.issues[0]!.message}, but received ${received(value)}`);
   return parsed.data;
 };
 

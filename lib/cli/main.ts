@@ -6,16 +6,24 @@ import { constants } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 
 import { SERVER_MAX_WAITING_SEQS } from '../config/engine-options.js';
+import { explainBackendNote } from '../engine/backend-note.js';
 import { LLM } from '../llm.js';
+import { packageVersion } from '../package-root.js';
 import { LOG_LEVELS, type LogLevel } from '../runpod/logger.js';
 import { createServer } from '../server/app.js';
-import { shutdownServer } from '../server/shutdown.js';
-import { integer, positiveNumber } from './arguments.js';
+import { CORS_DEFAULTS } from '../server/cors.js';
+import { describeShutdown, shutdownServer } from '../server/shutdown.js';
+import { integer, jsonStringList, positiveNumber } from './arguments.js';
 import { registerBench } from './bench.js';
 import { runDownload } from './download.js';
 import { addEngineFlags, engineOptionsFromFlags } from './engine-flags.js';
 
-const program = new Command('nodellm').description('LLM inference engine and OpenAI-compatible server for Node.js');
+const program = new Command('nodellm')
+  .description('LLM inference engine and OpenAI-compatible server for Node.js')
+  .version(packageVersion(), '-V, --version', 'print the version of nodellm');
+
+/** A signal that arrives again within this many ms is the same one delivered twice (see stop below). */
+const SAME_SIGNAL_MS = 500;
 
 addEngineFlags(
   program.command('serve').description('serve a model over the OpenAI API (default: the embedded default model)'),
@@ -28,6 +36,11 @@ addEngineFlags(
   .option('--max-connections <n>', 'most connections open at once; more are closed at once', integer('--max-connections'), 1024)
   .option('--body-limit <bytes>', 'largest request body (413 above it)', integer('--body-limit'), 32 * 1024 * 1024)
   .option('--shutdown-timeout <s>', 'on SIGTERM/SIGINT, seconds requests in flight may finish before they are aborted (env SHUTDOWN_TIMEOUT; default 30)', positiveNumber('--shutdown-timeout'))
+  // vLLM's CORS flags: JSON lists, e.g. --allowed-origins '["https://app.example"]'.
+  .option('--allowed-origins <json>', 'CORS: origins allowed, a JSON list ("*": any; []: CORS off)', jsonStringList('--allowed-origins'), [...CORS_DEFAULTS.allowedOrigins])
+  .option('--allowed-methods <json>', 'CORS: methods allowed, a JSON list ("*": any)', jsonStringList('--allowed-methods'), [...CORS_DEFAULTS.allowedMethods])
+  .option('--allowed-headers <json>', 'CORS: request headers allowed, a JSON list ("*": any)', jsonStringList('--allowed-headers'), [...CORS_DEFAULTS.allowedHeaders])
+  .option('--allow-credentials', 'CORS: allow credentials (cookies, Authorization) on cross-origin requests', false)
   .action(async (opts) => {
     const started = Date.now();
     // Read from the environment here rather than as commander defaults, so --help never prints
@@ -45,29 +58,30 @@ addEngineFlags(
       keepAliveTimeoutMs: ms(opts.keepAliveTimeout),
       maxConnections: opts.maxConnections,
       bodyLimit: opts.bodyLimit,
+      cors: {
+        allowedOrigins: opts.allowedOrigins,
+        allowedMethods: opts.allowedMethods,
+        allowedHeaders: opts.allowedHeaders,
+        allowCredentials: opts.allowCredentials === true,
+      },
     });
     const stats = llm.stats();
     await app.listen({ host: opts.host, port: opts.port });
-    console.log(
-      `nodellm serving ${llm.modelName} on http://${opts.host}:${opts.port} | device ${stats.backend}` +
-        (stats.backendNote ? ` (${stats.backendNote})` : '') +
-        ' | ' +
-        `KV cache ${stats.numBlocks} blocks x ${stats.blockSize} tokens | max_model_len ${llm.engine.maxModelLen} | ` +
-        (options.batchInvariant ? 'batch-invariant | ' : '') +
-        `ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
-    );
-    let stopping = false;
+    let first: { signal: NodeJS.Signals; at: number } | undefined;
     const stop = (signal: NodeJS.Signals) => {
-      if (stopping) {
+      if (first) {
+        // Ctrl-C under `npm start` reaches the server twice at once: from the terminal (to the
+        // whole process group) and from npm, which forwards it. That is one signal, not a second.
+        if (signal === first.signal && performance.now() - first.at < SAME_SIGNAL_MS) return;
         console.error(`${signal} again: exiting now`);
         process.exit(128 + (constants.signals[signal] ?? 0));
       }
-      stopping = true;
+      first = { signal, at: performance.now() };
       console.log(`${signal}: not accepting connections; requests in flight have ${shutdownS} s to finish`);
       shutdownServer(app, { graceMs: ms(shutdownS) })
-        .then(async ({ inFlight, aborted }) => {
+        .then(async (result) => {
           await llm.close();
-          console.log(`shut down: ${inFlight} requests were in flight, ${aborted} aborted at the end of the grace period`);
+          console.log(describeShutdown(result));
           process.exit(0);
         })
         .catch((error: Error) => {
@@ -75,8 +89,17 @@ addEngineFlags(
           process.exit(1);
         });
     };
+    // Before the line that says it serves: whoever waits for that line may signal at once.
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    console.log(
+      `nodellm serving ${llm.modelName} on http://${opts.host}:${opts.port} | device ${stats.backend}` +
+        (stats.backendNote ? ` (${explainBackendNote(stats.backendNote)})` : '') +
+        ' | ' +
+        `KV cache ${stats.numBlocks} blocks x ${stats.blockSize} tokens | max_model_len ${llm.engine.maxModelLen} | ` +
+        (options.batchInvariant ? 'batch-invariant | ' : '') +
+        `ready in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
   });
 
 program

@@ -2,7 +2,7 @@
 // that name the option. Names follow vLLM's engine arguments in camelCase.
 import { z } from 'zod';
 
-import { ValidationError } from '../errors.js';
+import { ValidationError, describeEmpty } from '../errors.js';
 
 export interface EngineOptions {
   /** A local HF model directory. Default: the embedded default model (models/brown-llama-6l). */
@@ -136,6 +136,7 @@ export function validateEngineOptions(options: EngineOptions | undefined): Engin
     throw new ValidationError(issue.keys[0]!, `Unknown engine option: ${issue.keys[0]}`);
   }
   const field = issue.path.map(String).join('.');
-  const received = JSON.stringify((options as Record<string, unknown> | undefined)?.[field]);
+  const value = (options as Record<string, unknown> | undefined)?.[field];
+  const received = describeEmpty(value) ?? JSON.stringify(value);
   throw new ValidationError(field, `Invalid engine option ${field}: ${issue.message}, but received ${received}`);
 }

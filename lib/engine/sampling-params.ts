@@ -3,7 +3,7 @@
 // received; the native core then trusts them.
 import { z } from 'zod';
 
-import { ValidationError } from '../errors.js';
+import { ValidationError, describeEmpty } from '../errors.js';
 import type { GenerationConfig } from '../models/hf-config.js';
 import type { NativeSamplingParams } from './native.js';
 
@@ -112,7 +112,12 @@ const schema = z
   })
   .strict();
 
+/** zod's expected types as a message says them ("must be an array", not "a array"). */
+const EXPECTED: Partial<Record<string, string>> = { int: 'an integer', array: 'an array', object: 'an object', record: 'an object' };
+
 function describe(value: unknown): string {
+  const empty = describeEmpty(value);
+  if (empty) return empty;
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'bigint') return `${value}n`;
   if (Array.isArray(value)) return 'an array';
@@ -137,7 +142,7 @@ export function validationErrorFrom(error: z.ZodError, input: unknown, prefix = 
   const field = prefix + issue.path.map(String).join('.');
   const received = describe(valueAt(input, issue.path));
   let message = issue.message;
-  if (issue.code === 'invalid_type') message = `must be ${issue.expected === 'int' ? 'an integer' : `a ${issue.expected}`}`;
+  if (issue.code === 'invalid_type') message = `must be ${EXPECTED[issue.expected] ?? `a ${issue.expected}`}`;
   return new ValidationError(field || 'params', `Invalid value for ${field || 'params'}: ${message}, but received ${received}`);
 }
 

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 
 import { ConfigError, type WorkerConfig, readWorkerConfig } from '../config/worker-config.js';
+import { explainBackendNote } from '../engine/backend-note.js';
 import { LLM } from '../llm.js';
 import { createDownloadProgress } from '../models/download-progress.js';
 import { resolveModel } from '../models/resolve-model.js';
@@ -129,7 +130,7 @@ export async function runWorker(cli: WorkerCliOptions = {}, env: Record<string, 
   const stats = llm.stats();
   log.info(
     `Model ${llm.modelName} ready in ${((Date.now() - started) / 1000).toFixed(1)} s | device ${stats.backend}` +
-      (stats.backendNote ? ` (${stats.backendNote})` : '') +
+      (stats.backendNote ? ` (${explainBackendNote(stats.backendNote)})` : '') +
       ` | KV cache ${stats.numBlocks} blocks x ${stats.blockSize} tokens | max_model_len ${llm.engine.maxModelLen}` +
       (config.engine.batchInvariant ? ' | batch-invariant' : '') +
       ` | mode ${mode}`,

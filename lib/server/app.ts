@@ -1,7 +1,8 @@
 // The OpenAI-compatible HTTP server (fastify). Routes as vLLM serves them: /v1/models,
 // /v1/completions, /v1/chat/completions (JSON or SSE), /tokenize, /detokenize, /health, /ping,
 // /version, /metrics. Every error leaves as an OpenAI error object with its HTTP status, including
-// those raised on the connection before any route runs (see client-errors.ts).
+// those raised on the connection before any route runs (see client-errors.ts). CORS as vLLM's
+// (see cors.ts).
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 
 import type { LLM } from '../llm.js';
@@ -10,14 +11,16 @@ import { startCompletion } from '../openai/completions.js';
 import { OpenAIError, toOpenAIError } from '../openai/errors.js';
 import { modelList } from '../openai/models.js';
 import { detokenize, tokenize } from '../openai/tokenize.js';
+import { packageVersion } from '../package-root.js';
 import { PUBLIC, authorized, requireApiKey, sendUnauthorized } from './auth.js';
 import { clientErrorHandler } from './client-errors.js';
-import { parseJsonBodies } from './json-body.js';
+import { type CorsOptions, enableCors } from './cors.js';
+import { notJsonError, parseJsonBodies, refuseOtherBodies } from './json-body.js';
 import { createMetrics } from './metrics.js';
 import { type StreamSignals, sendStream } from './sse.js';
 import { shuttingDownError, trackForShutdown } from './shutdown.js';
 
-export const VERSION = '0.1.0';
+export const VERSION = packageVersion();
 
 export interface ServerOptions {
   /**
@@ -41,6 +44,12 @@ export interface ServerOptions {
   keepAliveTimeoutMs?: number;
   /** Most connections open at once; a new one above it is closed at once. Default 1024. */
   maxConnections?: number;
+  /**
+   * CORS, as vLLM's --allowed-origins, --allowed-methods, --allowed-headers and
+   * --allow-credentials; what is left out takes vLLM's default (every origin, method and header,
+   * no credentials), as does leaving the option out. false: no CORS headers at all.
+   */
+  cors?: CorsOptions | false;
   logger?: boolean;
 }
 
@@ -119,12 +128,14 @@ export function createServer(llm: LLM, options: ServerOptions = {}): FastifyInst
   });
   app.server.maxConnections = positiveInteger('maxConnections', options.maxConnections);
   parseJsonBodies(app);
+  refuseOtherBodies(app);
   const metrics = createMetrics(llm.engine);
 
-  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
     let e = toOpenAIError(error);
     // fastify's own errors: malformed JSON, oversize body, wrong content type.
-    if (!(error instanceof OpenAIError) && error.statusCode && error.statusCode < 500) {
+    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') e = notJsonError(request.headers['content-type']);
+    else if (!(error instanceof OpenAIError) && error.statusCode && error.statusCode < 500) {
       e = new OpenAIError(error.statusCode, error.message, 'invalid_request_error', null, error.code ?? null);
     }
     reply.status(e.status).headers(e.headers).send(e.toJSON());
@@ -136,7 +147,12 @@ export function createServer(llm: LLM, options: ServerOptions = {}): FastifyInst
 
   // First, so that a request arriving while the server drains is refused before anything else.
   const shutdown = trackForShutdown(app);
-  if (apiKey) requireApiKey(app, apiKey);
+  // CORS before the key, as vLLM's middleware wraps its key check: a preflight (which a browser
+  // sends without the key) is answered before the check, and a 401 carries the CORS headers so
+  // that the page can read it. The plugin's hook is added when the plugins load; the key's hook
+  // after it (app.after).
+  if (options.cors !== false) enableCors(app, options.cors ?? {});
+  if (apiKey) app.after(() => requireApiKey(app, apiKey));
 
   // The allow-list: liveness and monitoring answer without the key.
   app.get('/health', PUBLIC, async () => ({}));

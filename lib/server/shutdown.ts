@@ -2,7 +2,8 @@
 // connections at once, let the requests in flight finish for a grace period, then abort what is
 // left (a stream ends with an error event and [DONE], a plain request gets a 503), and finally
 // destroy every connection still open, so that no client (one that stops reading, one that never
-// finishes its body, an idle keep-alive) can hold the process up.
+// finishes its body, an idle keep-alive) can hold the process up. It ends with one log line: drained
+// or cut off at the timeout, and how long it took.
 import type { ServerResponse } from 'node:http';
 
 import type { FastifyInstance, FastifyReply } from 'fastify';
@@ -92,6 +93,23 @@ export interface ShutdownResult {
   inFlight: number;
   /** Of those, the ones still running at the end of the grace period, and so aborted. */
   aborted: number;
+  /** Whether every request in flight finished within the grace period (nothing was aborted). */
+  drained: boolean;
+  /** From the start of the shutdown until the last connection closed, in ms. */
+  durationMs: number;
+  /** The grace period it ran with, in ms. */
+  graceMs: number;
+}
+
+const seconds = (ms: number) => `${Number((ms / 1000).toFixed(1))} s`;
+const took = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** The shutdown's log line: drained or cut off at the timeout, and how long it took. */
+export function describeShutdown({ inFlight, aborted, drained, durationMs, graceMs }: ShutdownResult): string {
+  const requests = `${inFlight} ${inFlight === 1 ? 'request was' : 'requests were'} in flight`;
+  return drained
+    ? `shut down in ${took(durationMs)}: drained (${requests}${inFlight > 0 ? ', all finished' : ''})`
+    : `shut down in ${took(durationMs)}: cut off at the ${seconds(graceMs)} timeout (${requests}, ${aborted} aborted)`;
 }
 
 /** 503 for a request whose handler never ran (its body was still arriving). */
@@ -106,6 +124,7 @@ function refuse(res: ServerResponse): void {
 export async function shutdownServer(app: FastifyInstance, { graceMs, flushMs = 1000 }: ShutdownOptions): Promise<ShutdownResult> {
   const drain = drains.get(app);
   if (!drain) throw new Error('shutdownServer: the server was not made by createServer');
+  const started = performance.now();
   drain.draining = true;
   const inFlight = drain.inFlight.size;
   // Closes the listener (new connections are refused) and, in Node, the idle keep-alive
@@ -121,5 +140,7 @@ export async function shutdownServer(app: FastifyInstance, { graceMs, flushMs = 
   // What is left: clients that do not read, bodies never finished, connections that sent nothing.
   app.server.closeAllConnections();
   await closed;
-  return { inFlight, aborted };
+  const result: ShutdownResult = { inFlight, aborted, drained: aborted === 0, durationMs: Math.round(performance.now() - started), graceMs };
+  app.log.info({ inFlight, aborted, drained: result.drained, durationMs: result.durationMs }, describeShutdown(result));
+  return result;
 }

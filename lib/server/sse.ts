@@ -1,7 +1,7 @@
 // Server-sent events in the OpenAI style: `data: {json}\n\n` per chunk, then `data: [DONE]`.
 // Writes respect backpressure; an error after the headers went out is sent as a final error event,
 // and so is the server's shutdown cutting the stream short.
-import type { ServerResponse } from 'node:http';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 
 import type { FastifyReply } from 'fastify';
 
@@ -31,9 +31,12 @@ function drained(res: ServerResponse, shutdown: AbortSignal): Promise<void> {
 }
 
 export async function sendStream(reply: FastifyReply, chunks: AsyncIterable<unknown>, { disconnect, shutdown }: StreamSignals): Promise<void> {
+  // The headers already set on the reply (CORS's) go out with the stream: the raw response does not know them.
+  const headers = reply.getHeaders() as OutgoingHttpHeaders;
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, {
+    ...headers,
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',
     connection: 'keep-alive',

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LLM } from '../../lib/llm.js';
 import { ensureDefaultModel } from '../../lib/models/default-model.js';
 import { readGenerationConfig, readModelConfig } from '../../lib/models/hf-config.js';
-import { type OpenAIErrorBody, type RunningServer, fetchMetrics, metricValue, startServer } from '../helpers/http-server.js';
+import { type OpenAIErrorBody, RawClient, type RunningServer, fetchMetrics, metricValue, rawRequest, startServer } from '../helpers/http-server.js';
 import { loadTestLLM } from '../helpers/test-llm.js';
 
 const API_KEY = 'sk-bad-requests-test';
@@ -73,14 +73,41 @@ const cases: BadRequest[] = [
     status: 413,
     message: /too large/i,
   },
-  { name: 'text/plain content type', route: C, body: 'prompt=hello', headers: { 'content-type': 'text/plain' }, status: [400, 415], message: /JSON|media type|content.type/i },
+  // Not JSON: a 415 that says what came and what to send.
+  {
+    name: 'text/plain content type',
+    route: C,
+    body: 'prompt=hello',
+    headers: { 'content-type': 'text/plain' },
+    status: 415,
+    param: null,
+    message: /^Unsupported Media Type: the request body is text\/plain; send it as JSON, with the header Content-Type: application\/json$/,
+    code: 'unsupported_media_type',
+  },
+  {
+    name: 'text/plain content type holding JSON',
+    route: H,
+    body: JSON.stringify({ messages: user }),
+    headers: { 'content-type': 'text/plain;charset=UTF-8' },
+    status: 415,
+    message: /the request body is text\/plain; send it as JSON, with the header Content-Type: application\/json/,
+  },
   {
     name: 'form content type',
     route: H,
     body: 'messages=hi',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    status: [400, 415],
-    message: /JSON|media type|content.type/i,
+    status: 415,
+    message: /the request body is application\/x-www-form-urlencoded; send it as JSON, with the header Content-Type: application\/json/,
+    code: 'unsupported_media_type',
+  },
+  {
+    name: 'a content type that is not a media type',
+    route: '/tokenize',
+    body: '{"prompt": "a"}',
+    headers: { 'content-type': 'json' },
+    status: 415,
+    message: /the request body has a Content-Type that is not a media type; send it as JSON, with the header Content-Type: application\/json/,
   },
 
   // Types.
@@ -136,7 +163,19 @@ const cases: BadRequest[] = [
   // Chat messages.
   { name: 'missing messages', route: H, body: { max_tokens: 2 }, status: 400, param: 'messages', message: /messages/ },
   { name: 'messages not a list', route: H, body: { messages: 'Hi' }, status: 400, param: 'messages', message: /messages/ },
-  { name: 'an empty messages list', route: H, body: { messages: [] }, status: 400, param: 'messages', message: /messages.*(empty|at least)/ },
+  {
+    name: 'an empty messages list',
+    route: H,
+    body: { messages: [] },
+    status: 400,
+    param: 'messages',
+    message: /^Invalid value for messages: must be a non-empty list, but received an empty list$/,
+  },
+  { name: 'messages as an empty object', route: H, body: { messages: {} }, status: 400, param: 'messages', message: /^Invalid value for messages: must be an array, but received an empty object$/ },
+  { name: 'messages as an empty string', route: H, body: { messages: '' }, status: 400, param: 'messages', message: /must be an array, but received an empty string$/ },
+  { name: 'temperature as an empty string', route: C, body: { prompt: 'a', temperature: '' }, status: 400, param: 'temperature', message: /^Invalid value for temperature: must be a number, but received an empty string$/ },
+  { name: 'temperature as a list', route: C, body: { prompt: 'a', temperature: [1] }, status: 400, param: 'temperature', message: /^Invalid value for temperature: must be a number, but received an array$/ },
+  { name: 'logit_bias as an empty list', route: C, body: { prompt: 'a', logit_bias: [] }, status: 400, param: 'logit_bias', message: /^Invalid value for logit_bias: must be an object, but received an empty list$/ },
   { name: 'a bad role', route: H, body: { messages: [{ role: 'robot', content: 'x' }] }, status: 400, param: /^messages\.0\.role$/, message: /role.*robot/ },
   { name: 'a message without a role', route: H, body: { messages: [{ content: 'x' }] }, status: 400, param: /^messages\.0/, message: /role/ },
   {
@@ -157,7 +196,7 @@ const cases: BadRequest[] = [
 
   // Prompts.
   { name: 'missing prompt', route: C, body: { max_tokens: 2 }, status: 400, param: 'prompt', message: /prompt/ },
-  { name: 'an empty prompt list', route: C, body: { prompt: [] }, status: 400, param: 'prompt', message: /prompt/ },
+  { name: 'an empty prompt list', route: C, body: { prompt: [] }, status: 400, param: 'prompt', message: /^Invalid value for prompt: must be a string.*, but received an empty list$/ },
   { name: 'an empty token-id list in a list', route: C, body: { prompt: [[1, 2], []] }, status: 400, param: /^prompt/, message: /prompt/ },
   { name: 'a negative token id', route: C, body: { prompt: [BOS, -5] }, status: 400, param: /^prompt/, message: /prompt|token/ },
   { name: 'a token id outside the vocabulary', route: C, body: { prompt: [BOS, VOCAB] }, status: 400, param: 'prompt', message: new RegExp(`Token id ${VOCAB} .*\\[0, ${VOCAB - 1}\\]`) },
@@ -270,6 +309,39 @@ describe('bad requests', () => {
     else if (typeof c.param === 'string') expect(e.param).toBe(c.param);
     else if (c.param instanceof RegExp) expect(e.param ?? '').toMatch(c.param);
     if (c.code !== undefined) expect(e.code).toBe(c.code);
+  });
+
+  it('a body without a Content-Type gets the 415 that says to send JSON', async () => {
+    const body = '{"prompt": "a"}';
+    const client = await RawClient.connect(main.origin);
+    try {
+      client.write(`POST /v1/completions HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+      const r = await client.response();
+      expect(r.status).toBe(415);
+      expect((JSON.parse(r.body) as OpenAIErrorBody).error).toEqual({
+        message: 'Unsupported Media Type: the request body has no Content-Type; send it as JSON, with the header Content-Type: application/json',
+        type: 'invalid_request_error',
+        param: null,
+        code: 'unsupported_media_type',
+      });
+    } finally {
+      client.destroy();
+    }
+  });
+
+  it('JSON under a +json media type is JSON (as FastAPI takes it), prototype keys refused alike', async () => {
+    const post = (body: string) => fetch(`${main.origin}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/vnd.api+json; charset=utf-8' }, body });
+    expect((await post('{"prompt": "Hi"}')).status).toBe(200);
+    const poisoned = await post('{"prompt": "Hi", "__proto__": {"x": 1}}');
+    expect(poisoned.status).toBe(400);
+    expect(((await poisoned.json()) as OpenAIErrorBody).error.param).toBe('__proto__');
+  });
+
+  it('a body that is not JSON is no matter where the route does not read it: POST /ping answers, an unknown route is a 404', async () => {
+    const plain = { headers: { 'content-type': 'text/plain' }, body: 'hello' };
+    expect((await rawRequest(main.origin, 'POST', '/ping', plain)).status).toBe(200);
+    expect((await rawRequest(main.origin, 'POST', '/v1/nothing-here', plain)).status).toBe(404);
+    expect((await rawRequest(secured.origin, 'POST', '/v1/completions', plain)).status).toBe(401);
   });
 
   it('a top_k beyond the vocabulary keeps every token, as top_k off (found by the fuzz suite: it was a 500)', async () => {

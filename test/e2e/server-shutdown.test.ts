@@ -7,7 +7,7 @@
 import { Writable } from 'node:stream';
 
 import type { FastifyReply } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import type { LLM } from '../../lib/llm.js';
 import { sendStream } from '../../lib/server/sse.js';
@@ -74,6 +74,7 @@ describe('past the grace period, whatever the clients do', () => {
   let startedAt: number;
   let tookMs: number;
   let result: ShutdownResult;
+  let logged: unknown[][];
 
   beforeAll(async () => {
     // Timeouts far beyond the test, so only the shutdown can end these connections.
@@ -96,6 +97,7 @@ describe('past the grace period, whatever the clients do', () => {
     await sleep(100);
 
     startedAt = Date.now();
+    logged = vi.spyOn(server.app.log, 'info').mock.calls;
     const shutdown = shutdownServer(server.app, { graceMs: GRACE, flushMs: FLUSH });
     void idle.closed.then(() => (idleClosedAfter = Date.now() - startedAt));
     await sleep(100);
@@ -113,7 +115,16 @@ describe('past the grace period, whatever the clients do', () => {
   it('returns soon after the grace period, having aborted the four requests in flight', () => {
     expect(tookMs).toBeGreaterThanOrEqual(GRACE - 20);
     expect(tookMs).toBeLessThan(GRACE + FLUSH + 500);
-    expect(result).toEqual({ inFlight: 4, aborted: 4 });
+    expect(result).toEqual({ inFlight: 4, aborted: 4, drained: false, durationMs: expect.any(Number), graceMs: GRACE });
+    expect(result.durationMs).toBeGreaterThanOrEqual(GRACE - 20);
+    expect(result.durationMs).toBeLessThanOrEqual(tookMs);
+  });
+
+  it('logs that it was cut off at the timeout, and how long it took', () => {
+    expect(logged).toEqual([[{ inFlight: 4, aborted: 4, drained: false, durationMs: result.durationMs }, expect.any(String)]]);
+    const line = logged[0]![1] as string;
+    expect(line).toMatch(/^shut down in \d+(\.\d)? s: cut off at the 1\.5 s timeout \(4 requests were in flight, 4 aborted\)$/);
+    expect(line).toContain(`in ${Number((result.durationMs / 1000).toFixed(1))} s`);
   });
 
   it('stops accepting connections at once', () => {
@@ -170,9 +181,13 @@ describe('within the grace period', () => {
     const plain = postJSON(`${server.origin}/v1/completions`, body);
     await waitFor(() => llm.engine.numUnfinishedRequests === 2, 'both requests to be under way');
     const started = Date.now();
+    const log = vi.spyOn(server.app.log, 'info');
     const result = await shutdownServer(server.app, { graceMs: 30_000 });
     expect(Date.now() - started).toBeLessThan(3000);
-    expect(result).toEqual({ inFlight: 2, aborted: 0 });
+    expect(result).toEqual({ inFlight: 2, aborted: 0, drained: true, durationMs: expect.any(Number), graceMs: 30_000 });
+    expect(result.durationMs).toBeLessThan(3000);
+    expect(log).toHaveBeenCalledOnce();
+    expect(log.mock.calls[0]![1]).toMatch(/^shut down in \d+(\.\d)? s: drained \(2 requests were in flight, all finished\)$/);
     const sse = parseSSE<{ choices: { finish_reason: string | null }[] }>(await (await streamed).text());
     expect(sse.done).toBe(true);
     expect(sse.events.at(-1)!.choices[0]!.finish_reason).toBe('length');
@@ -199,14 +214,14 @@ describe('within the grace period', () => {
     expect(second.status).toBe(503);
     expect(second.headers.connection).toBe('close');
     expectShuttingDown((JSON.parse(second.body) as OpenAIErrorBody).error);
-    expect(await shutdown).toEqual({ inFlight: 1, aborted: 0 });
+    expect(await shutdown).toMatchObject({ inFlight: 1, aborted: 0, drained: true });
   });
 
   it('returns at once when nothing is in flight', async () => {
     const server = await startServer(llm);
     expect((await fetch(`${server.origin}/health`)).status).toBe(200);
     const started = Date.now();
-    expect(await shutdownServer(server.app, { graceMs: 30_000 })).toEqual({ inFlight: 0, aborted: 0 });
+    expect(await shutdownServer(server.app, { graceMs: 30_000 })).toMatchObject({ inFlight: 0, aborted: 0, drained: true });
     expect(Date.now() - started).toBeLessThan(500);
   });
 });
@@ -229,7 +244,7 @@ describe('a stream to a client that stops reading', () => {
       }),
       { writeHead: () => undefined },
     );
-    const reply = { hijack: () => undefined, raw: res } as unknown as FastifyReply;
+    const reply = { hijack: () => undefined, getHeaders: () => ({}), raw: res } as unknown as FastifyReply;
     const shutdown = new AbortController();
     let produced = 0;
     async function* chunks() {

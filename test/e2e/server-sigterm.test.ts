@@ -99,7 +99,7 @@ describe('SIGTERM', () => {
     expect(code).toBe(0);
     expect(exitedAt - signalledAt).toBeLessThan(5000);
     expect(run.output()).toMatch(/SIGTERM: not accepting connections; requests in flight have 2 s to finish/);
-    expect(run.output()).toMatch(/shut down: 2 requests were in flight, 2 aborted/);
+    expect(run.output()).toMatch(/shut down in \d+\.\d s: cut off at the 2 s timeout \(2 requests were in flight, 2 aborted\)/);
   });
 
   it('never logs the API key', () => {

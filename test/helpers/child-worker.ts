@@ -5,9 +5,9 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 // tsx's loader by absolute URL, so the child may run in any working directory.
-const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+export const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 export interface ChildRun {
   child: ChildProcess;
@@ -24,6 +24,11 @@ export function runCli(args: string[], env: Record<string, string> = {}, options
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  return watchChild(child);
+}
+
+/** Collects the output lines of a child spawned with stdout and stderr piped. */
+export function watchChild(child: ChildProcess): ChildRun {
   const lines: ChildRun['lines'] = [];
   const listeners = new Set<() => void>();
   for (const stream of ['stdout', 'stderr'] as const) {
