@@ -1,7 +1,8 @@
 // The worker's configuration, read once from the environment (worker-vllm's variables, RunPod's
-// and Hugging Face's) into one typed object. Each variable of lib/config/worker-env-table.ts is
-// read here: applied, or, where nodellm does not support it yet, refused with its name; every
-// problem is collected and reported together, before anything is loaded.
+// and Hugging Face's) into one typed object. lib/config/worker-env-table.ts says how each variable
+// is handled: the ones it marks supported (yes, partly) are read and applied by the code below;
+// the others are handled from the table itself (logged as having no effect, or refused unless at
+// their default). Every problem is collected and reported together, before anything is loaded.
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +10,9 @@ import { z } from 'zod';
 
 import type { LogLevel } from '../runpod/logger.js';
 import { DEVICES, DTYPES, type EngineOptions, gpuMemoryShare, LOAD_FORMATS } from './engine-options.js';
-import { ConfigError, EnvReader, isFalse, isNumber, isOneOf } from './env-reader.js';
+import { ConfigError, EnvReader } from './env-reader.js';
+import { readExtraArgs } from './vllm-extra-args.js';
+import { WORKER_ENV } from './worker-env-table.js';
 
 export { ConfigError } from './env-reader.js';
 
@@ -111,6 +114,30 @@ export function hubSettingsFromEnv(env: Record<string, string | undefined> = pro
   return hub;
 }
 
+/** An EnvReader that records the names it was asked for (see traceWorkerConfigReads). */
+class TracingReader extends EnvReader {
+  constructor(
+    env: Record<string, string | undefined>,
+    readonly names: Set<string>,
+  ) {
+    super(env);
+  }
+
+  override raw(name: string): string | undefined {
+    this.names.add(name);
+    return super.raw(name);
+  }
+}
+
+/** `newer` and `older` name one setting: either may be set, but not to different values. */
+function sameSetting<T extends string | number = string>(r: EnvReader, older: string, newer: string, read?: (name: string) => T | undefined): T | undefined {
+  const get = read ?? ((name: string) => r.string(name) as T | undefined);
+  const a = get(older);
+  const b = get(newer);
+  if (a !== undefined && b !== undefined && a !== b) r.problem(newer, `disagrees with ${older} (${b} vs ${a}); set one`);
+  return a ?? b;
+}
+
 export const DEFAULT_LOCAL_MODEL_ARGS = '/local_model_args.json';
 const BAKED_KEYS = ['MODEL_NAME', 'MODEL_REVISION', 'TOKENIZER_NAME', 'TOKENIZER_REVISION', 'QUANTIZATION', 'HF_HUB_CACHE'] as const;
 
@@ -122,6 +149,24 @@ export function readWorkerConfig(
   environment: Record<string, string | undefined> = process.env,
   options: { localModelArgsPath?: string } = {},
 ): WorkerConfig {
+  return readConfig(environment, options, new Set());
+}
+
+/**
+ * The names readWorkerConfig asks the environment for, whether set or not (for the test that
+ * checks the table against the code); the configuration, or the ConfigError, is ignored.
+ */
+export function traceWorkerConfigReads(environment: Record<string, string | undefined>, options: { localModelArgsPath?: string } = {}): Set<string> {
+  const names = new Set<string>();
+  try {
+    readConfig(environment, options, names);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+  }
+  return names;
+}
+
+function readConfig(environment: Record<string, string | undefined>, options: { localModelArgsPath?: string }, names: Set<string>): WorkerConfig {
   const notes: string[] = [];
   const env = { ...environment };
   let baked: Record<string, unknown> | null = null;
@@ -135,18 +180,40 @@ export function readWorkerConfig(
     for (const key of BAKED_KEYS) if (typeof baked[key] === 'string' && baked[key] !== '') env[key] = baked[key];
     notes.push(`Using the model baked into the image (${argsPath}): ${String(baked.MODEL_NAME)}; running offline`);
   }
-  const r = new EnvReader(env);
+  // Reads `env`, which VLLM_EXTRA_ARGS may still change below.
+  const r = new TracingReader(env, names);
 
-  // Model and tokenizer.
-  const tokenizerName = r.string('TOKENIZER_NAME');
-  const tokenizerAlias = r.string('TOKENIZER');
-  if (tokenizerName && tokenizerAlias && tokenizerName !== tokenizerAlias) {
-    r.problem('TOKENIZER', `disagrees with TOKENIZER_NAME (${tokenizerAlias} vs ${tokenizerName}); set one`);
+  // VLLM_EXTRA_ARGS: worker-vllm appends these flags to `vllm serve` after the ones it builds
+  // from the variables, so each wins over the variable it sets.
+  const fromFlags = new Map<string, string>();
+  const extraArgs = r.text('VLLM_EXTRA_ARGS');
+  if (extraArgs !== undefined) {
+    const extra = readExtraArgs(extraArgs, WORKER_ENV);
+    for (const problem of extra.problems) r.problem('VLLM_EXTRA_ARGS', problem);
+    for (const [name, { flag, value }] of extra.values) {
+      env[name] = value;
+      fromFlags.set(name, flag);
+    }
+    if (extra.values.size > 0) {
+      const read = [...extra.values].map(([name, { flag }]) => `${flag} as ${name}`);
+      notes.push(`VLLM_EXTRA_ARGS: reading ${read.join(', ')}`);
+    }
   }
+
+  // Model and tokenizer. MODEL, REVISION and TOKENIZER are vLLM's field names, which
+  // worker-vllm's classic worker read from the environment like any other field; its own names
+  // (MODEL_NAME, MODEL_REVISION, TOKENIZER_NAME) win over them.
+  const modelName = r.string('MODEL_NAME');
+  const modelField = r.string('MODEL');
+  if (modelName !== undefined && modelField !== undefined && modelName !== modelField) {
+    notes.push(`MODEL=${modelField} has no effect: MODEL_NAME (${modelName}) wins over it`);
+  }
+  const revision = sameSetting(r, 'MODEL_REVISION', 'REVISION');
+  const tokenizer = sameSetting(r, 'TOKENIZER_NAME', 'TOKENIZER');
   const model: ModelSource = {
-    ...(r.string('MODEL_NAME') && { name: r.string('MODEL_NAME') }),
-    ...(r.string('MODEL_REVISION') && { revision: r.string('MODEL_REVISION') }),
-    ...((tokenizerName ?? tokenizerAlias) && { tokenizer: tokenizerName ?? tokenizerAlias }),
+    ...((modelName ?? modelField) && { name: modelName ?? modelField }),
+    ...(revision && { revision }),
+    ...(tokenizer && { tokenizer }),
     ...(r.string('TOKENIZER_REVISION') && { tokenizerRevision: r.string('TOKENIZER_REVISION') }),
   };
 
@@ -186,7 +253,8 @@ export function readWorkerConfig(
   // vLLM's switch for batch-invariant numerics (worker-vllm passes the environment to vLLM).
   const invariant = r.bool('VLLM_BATCH_INVARIANT');
   if (invariant !== undefined) engine.batchInvariant = invariant;
-  const served = r.string('OPENAI_SERVED_MODEL_NAME_OVERRIDE') ?? model.name;
+  // SERVED_MODEL_NAME and RESPONSE_ROLE: worker-vllm's newer names (v2.24.0 on).
+  const served = sameSetting(r, 'OPENAI_SERVED_MODEL_NAME_OVERRIDE', 'SERVED_MODEL_NAME') ?? model.name;
   if (served) engine.servedModelName = served;
 
   r.oneOf('PREEMPTION_MODE', ['recompute'] as const);
@@ -204,97 +272,34 @@ export function readWorkerConfig(
   const promptChars = r.int('MAX_PROMPT_CHARS');
   if (promptChars !== undefined) engine.maxPromptChars = promptChars;
 
-  // Accepted either way; logged so that nothing passes unseen.
-  const moot: [string, string][] = [
-    ['TRUST_REMOTE_CODE', 'nodellm never runs code from a model repository'],
-    ['DISABLE_CUSTOM_ALL_REDUCE', 'one device, so no all-reduce'],
-    ['USE_V2_BLOCK_MANAGER', 'ignored, as in worker-vllm'],
-    ['ENABLE_CHUNKED_PREFILL', 'prompts longer than MAX_NUM_BATCHED_TOKENS are always prefilled in chunks'],
-  ];
-  for (const [name, why] of moot) {
-    const value = r.bool(name);
-    if (value !== undefined) notes.push(`${name}=${value} has no effect: ${why}`);
+  // The variables the table handles itself: accepted and logged as having no effect (one line
+  // per reason), or accepted at their defaults only (not supported yet). Secrets are named, never
+  // shown.
+  const moot = new Map<string, { set: string[]; secret: boolean }>();
+  for (const v of WORKER_ENV) {
+    if (v.supported === 'no effect') {
+      const value = v.type === 'bool' ? r.bool(v.name) : r.string(v.name);
+      if (value === undefined) continue;
+      const group = moot.get(v.why) ?? { set: [], secret: false };
+      group.set.push(v.secret ? v.name : `${v.name}=${value}`);
+      group.secret ||= v.secret === true;
+      moot.set(v.why, group);
+    } else if (v.supported === 'default only') {
+      if (!v.secret) r.onlyDefault(v.name, v.why, v.isDefault);
+      else if (r.has(v.name) && !v.isDefault(r.string(v.name)!)) r.problem(v.name, `${v.why}; unset it or use the default`);
+    }
+  }
+  for (const [why, { set, secret }] of moot) {
+    const verb = set.length > 1 ? 'have' : secret ? 'is set but has' : 'has';
+    notes.push(`${set.join(', ')} ${verb} no effect: ${why}`);
   }
 
-  // Not supported yet: accepted at their defaults only.
-  const unsupported: [string, string, ((value: string) => boolean)?][] = [
-    ['SKIP_TOKENIZER_INIT', 'skipping the tokenizer is not supported yet', isFalse],
-    ['TOKENIZER_MODE', 'only the "auto" tokenizer mode is supported', isOneOf('auto')],
-    ['KV_CACHE_DTYPE', 'only the "auto" KV-cache dtype is supported', isOneOf('auto')],
-    ['DISTRIBUTED_EXECUTOR_BACKEND', 'nodellm runs on one device; distributed serving is not supported yet'],
-    ['PIPELINE_PARALLEL_SIZE', 'pipeline parallelism is not supported yet (one device)', isNumber(1)],
-    ['TENSOR_PARALLEL_SIZE', 'tensor parallelism is not supported yet (one device)', isNumber(1)],
-    ['MAX_PARALLEL_LOADING_WORKERS', 'parallel loading workers are not supported (weights are memory-mapped)'],
-    ['RAY_WORKERS_USE_NSIGHT', 'Ray is not used by nodellm', isFalse],
-    ['ENABLE_PREFIX_CACHING', 'prefix caching is not supported yet', isFalse],
-    ['DISABLE_SLIDING_WINDOW', 'sliding windows always apply as the model\'s config sets them', isFalse],
-    ['NUM_LOOKAHEAD_SLOTS', 'lookahead scheduling is not supported', isNumber(0)],
-    ['SEED', 'an engine-wide seed is not supported yet; send `seed` in sampling_params', isNumber(0)],
-    ['QUANTIZATION', 'quantized weights are not supported yet'],
-    ['ENABLE_LORA', 'LoRA adapters are not supported yet', isFalse],
-    ['MAX_LORAS', 'LoRA adapters are not supported yet', isNumber(1)],
-    ['MAX_LORA_RANK', 'LoRA adapters are not supported yet', isNumber(16)],
-    ['LORA_DTYPE', 'LoRA adapters are not supported yet', isOneOf('auto')],
-    ['MAX_CPU_LORAS', 'LoRA adapters are not supported yet'],
-    ['FULLY_SHARDED_LORAS', 'LoRA adapters are not supported yet', isFalse],
-    ['LORA_MODULES', 'LoRA adapters are not supported yet', isOneOf('[]')],
-    ['LORA_EXTRA_VOCAB_SIZE', 'LoRA adapters are not supported yet', isNumber(256)],
-    ['LONG_LORA_SCALING_FACTORS', 'LoRA adapters are not supported yet'],
-    ['SPECULATIVE_CONFIG', 'speculative decoding is not supported yet'],
-    ['SPECULATIVE_METHOD', 'speculative decoding is not supported yet'],
-    ['SPECULATIVE_MODEL', 'speculative decoding is not supported yet'],
-    ['NUM_SPECULATIVE_TOKENS', 'speculative decoding is not supported yet', isNumber(0)],
-    ['SPECULATIVE_DRAFT_TENSOR_PARALLEL_SIZE', 'speculative decoding is not supported yet', isNumber(0)],
-    ['SPECULATIVE_MAX_MODEL_LEN', 'speculative decoding is not supported yet', isNumber(0)],
-    ['SPECULATIVE_DISABLE_BY_BATCH_SIZE', 'speculative decoding is not supported yet', isNumber(0)],
-    ['NGRAM_PROMPT_LOOKUP_MAX', 'speculative decoding is not supported yet', isNumber(0)],
-    ['NGRAM_PROMPT_LOOKUP_MIN', 'speculative decoding is not supported yet', isNumber(0)],
-    ['SPECULATIVE_QUANTIZATION', 'speculative decoding is not supported yet'],
-    ['SPECULATIVE_MODEL_REVISION', 'speculative decoding is not supported yet'],
-    ['SPECULATIVE_ENFORCE_EAGER', 'speculative decoding is not supported yet', isFalse],
-    ['SWAP_SPACE', 'swapping is not supported (preempted sequences are recomputed)', isNumber(4)],
-    ['ENABLE_EXPERT_PARALLEL', 'mixture-of-experts models are not supported yet', isFalse],
-    ['ATTENTION_BACKEND', 'choosing the attention backend is not supported'],
-    ['VLLM_ATTENTION_BACKEND', 'choosing the attention backend is not supported'],
-    ['STREAM_INTERVAL', 'streaming every N steps is not supported yet', isNumber(1)],
-    ['ENABLE_AUTO_TOOL_CHOICE', 'tool calling is not supported yet', isFalse],
-    ['TOOL_CALL_PARSER', 'tool calling is not supported yet'],
-    ['REASONING_PARSER', 'reasoning parsers are not supported yet'],
-    ['TRUST_REQUEST_CHAT_TEMPLATE', 'chat templates sent in requests are not supported', isFalse],
-    ['ENABLE_PROMPT_TOKENS_DETAILS', 'usage.prompt_tokens_details is not supported yet', isFalse],
-    ['MODEL_LOADER_EXTRA_CONFIG', 'model loader options are not supported'],
-    ['PREEMPTION_CHECK_PERIOD', 'preemption tuning is not supported', isNumber(1)],
-    ['PREEMPTION_CPU_CAPACITY', 'preemption tuning is not supported', isNumber(2)],
-    ['LIMIT_MM_PER_PROMPT', 'multimodal inputs are not supported yet'],
-    ['VLLM_CONFIG_FILE', 'vLLM YAML config files are not supported; use environment variables'],
-    ['TRANSFORMERS_VERSION', 'nodellm does not use transformers'],
-    ['VLLM_USE_DEEP_GEMM', 'DeepGEMM kernels are not supported', isFalse],
-    ['QUANTIZATION_PARAM_PATH', 'KV-cache scaling factors are not supported'],
-    ['GUIDED_DECODING_BACKEND', 'guided decoding is not supported yet', isOneOf('auto', 'outlines', 'xgrammar')],
-    ['WORKER_USE_RAY', 'Ray is not used by nodellm', isFalse],
-    ['ROPE_SCALING', "overriding rope scaling is not supported (the model's config.json is used)"],
-    ['ROPE_THETA', "overriding rope theta is not supported (the model's config.json is used)"],
-    ['TOKENIZER_POOL_SIZE', 'tokenizer pools are not supported (tokenization runs off the event loop)', isNumber(0)],
-    ['TOKENIZER_POOL_TYPE', 'tokenizer pools are not supported', isOneOf('ray')],
-    ['TOKENIZER_POOL_EXTRA_CONFIG', 'tokenizer pools are not supported'],
-    ['SCHEDULER_DELAY_FACTOR', 'delayed scheduling is not supported', isNumber(0)],
-    ['RUNPOD_REALTIME_PORT', "the SDK's realtime mode is not supported", isNumber(0)],
-    ['RUNPOD_REALTIME_CONCURRENCY', "the SDK's realtime mode is not supported", isNumber(1)],
-  ];
-  for (const [name, why, isDefault] of unsupported) r.onlyDefault(name, why, isDefault);
-
   // Streaming batches: the documented names and the ones worker-vllm's code read.
-  const pick = (documented: string, old: string, read: (name: string) => number | undefined) => {
-    const a = read(documented);
-    const b = read(old);
-    if (a !== undefined && b !== undefined && a !== b) r.problem(old, `disagrees with ${documented} (${b} vs ${a}); set one`);
-    return a ?? b;
-  };
   const positive = z.number().positive('must be a number > 0');
   const batch: BatchSettings = {
     max: r.int('DEFAULT_BATCH_SIZE') ?? 50,
-    min: pick('DEFAULT_MIN_BATCH_SIZE', 'MIN_BATCH_SIZE', (n) => r.int(n)) ?? 1,
-    growth: pick('DEFAULT_BATCH_SIZE_GROWTH_FACTOR', 'BATCH_SIZE_GROWTH_FACTOR', (n) => r.number(n, positive)) ?? 3,
+    min: sameSetting(r, 'DEFAULT_MIN_BATCH_SIZE', 'MIN_BATCH_SIZE', (n) => r.int(n)) ?? 1,
+    growth: sameSetting(r, 'DEFAULT_BATCH_SIZE_GROWTH_FACTOR', 'BATCH_SIZE_GROWTH_FACTOR', (n) => r.number(n, positive)) ?? 3,
   };
 
   // OpenAI.
@@ -307,7 +312,7 @@ export function readWorkerConfig(
   const handler: HandlerSettings = {
     batch,
     rawOpenAIOutput,
-    responseRole: r.string('OPENAI_RESPONSE_ROLE') ?? 'assistant',
+    responseRole: sameSetting(r, 'OPENAI_RESPONSE_ROLE', 'RESPONSE_ROLE') ?? 'assistant',
     returnTokensAsTokenIds: r.bool('RETURN_TOKENS_AS_TOKEN_IDS') ?? false,
     excludeToolsWhenToolChoiceNone: r.bool('EXCLUDE_TOOLS_WHEN_TOOL_CHOICE_NONE') ?? false,
     forceIncludeUsage: r.bool('ENABLE_FORCE_INCLUDE_USAGE') ?? false,
@@ -379,6 +384,15 @@ export function readWorkerConfig(
   }
 
   const maxConcurrency = r.int('MAX_CONCURRENCY') ?? 30;
-  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  if (r.problems.length > 0) {
+    // A problem with a value VLLM_EXTRA_ARGS set names the flag, where the value came from.
+    throw new ConfigError(
+      r.problems.map((problem) => {
+        const name = problem.slice(0, problem.indexOf(': '));
+        const flag = fromFlags.get(name);
+        return flag ? `VLLM_EXTRA_ARGS: ${flag} (read as ${name}): ${problem.slice(name.length + 2)}` : problem;
+      }),
+    );
+  }
   return { model, engine, hub, handler, log, runpod, maxConcurrency, notes };
 }

@@ -1,6 +1,7 @@
-// Every environment variable of worker-vllm's tables is read: applied (the configuration
-// changes) or, where nodellm does not support it yet, refused at start-up with its name; none
-// is silently ignored, and each is in README's table.
+// Every environment variable of nodellm's table (lib/config/worker-env-table.ts) is read: applied
+// (the configuration changes), logged as having no effect, or, where nodellm does not support it
+// yet, refused at start-up with its name; none is silently ignored, and each is in README's table.
+// test/runpod/worker-vllm-env.test.ts checks the table against worker-vllm's own list.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -33,7 +34,7 @@ const problems = (env: Record<string, string>): string[] => {
 describe('every variable of the table', () => {
   const baseline = read({});
 
-  it.each(WORKER_ENV.map((v) => [v.name, v]))('%s is applied or refused by name, never ignored', (name, v) => {
+  it.each(WORKER_ENV.map((v) => [v.name, v]))('%s is applied, logged or refused by name, never ignored', (name, v) => {
     let config: WorkerConfig | null = null;
     let error: unknown = null;
     try {
@@ -44,6 +45,10 @@ describe('every variable of the table', () => {
     if (v.supported === 'default only') {
       expect(error).toBeInstanceOf(ConfigError);
       expect((error as ConfigError).problems.some((p) => p.startsWith(`${name}: `))).toBe(true);
+    } else if (v.supported === 'no effect') {
+      expect(error).toBeNull();
+      expect({ ...config!, notes: [] }).toEqual({ ...baseline, notes: [] });
+      expect(config!.notes.some((n) => n.startsWith(name))).toBe(true);
     } else if (error) {
       expect(v.supported).toBe('partly');
       expect((error as ConfigError).problems.some((p) => p.startsWith(`${name}: `))).toBe(true);
@@ -59,14 +64,17 @@ describe('every variable of the table', () => {
     },
   );
 
-  it('is documented in README.md, with its support', () => {
+  it("is documented in README.md: under its group, the row is the table's", () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    const section = readme.slice(readme.indexOf('## RunPod worker'));
+    const start = readme.indexOf('### Environment variables', readme.indexOf('## RunPod worker'));
+    const section = readme.slice(start, readme.indexOf('\n## ', start));
+    const groups = new Map<string, string[]>();
+    for (const block of section.split(/\n(?=\*\*)/).slice(1)) groups.set(block.slice(2, block.indexOf('**', 2)), block.split('\n'));
     for (const v of WORKER_ENV) {
-      const row = section.split('\n').find((line) => line.startsWith(`| \`${v.name}\` |`));
-      expect(row, v.name).toBeDefined();
-      expect(row).toContain(`| ${v.supported} |`);
+      expect(groups.get(v.group), v.group).toContain(`| \`${v.name}\` | ${v.default} | ${v.supported} | ${v.meaning} |`);
     }
+    const documented = [...section.matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1]);
+    expect(documented.filter((name) => !WORKER_ENV.some((v) => v.name === name))).toEqual([]);
   });
 });
 
@@ -136,10 +144,20 @@ describe('all variables set at once', () => {
       },
       maxConcurrency: 4,
       notes: [
+        'VLLM_EXTRA_ARGS: reading --max-num-seqs as MAX_NUM_SEQS',
         'TRUST_REMOTE_CODE=true has no effect: nodellm never runs code from a model repository',
         'DISABLE_CUSTOM_ALL_REDUCE=true has no effect: one device, so no all-reduce',
         'USE_V2_BLOCK_MANAGER=true has no effect: ignored, as in worker-vllm',
         'ENABLE_CHUNKED_PREFILL=true has no effect: prompts longer than MAX_NUM_BATCHED_TOKENS are always prefilled in chunks',
+        'VLLM_PORT=8001 has no effect: nodellm runs the engine in this process, with no vLLM server to place on a port',
+        'VLLM_STARTUP_TIMEOUT=600 has no effect: the engine loads in this process, and start-up fails as soon as loading does',
+        "REQUEST_TIMEOUT=600 has no effect: it times worker-vllm's HTTP hop to vLLM, and nodellm runs each job in this process",
+        'VLLM_API_KEY is set but has no effect: the engine runs in this process, with no HTTP server to protect',
+        'HF_DATASETS_CACHE=/cache/datasets has no effect: nodellm reads no datasets',
+        "RUNPOD_SKIP_GPU_CHECK=true, RUNPOD_GPU_TEST_TIMEOUT=60, RUNPOD_GPU_MAX_ERROR_MESSAGES=5, RUNPOD_SKIP_AUTO_SYSTEM_CHECKS=true, RUNPOD_MIN_MEMORY_GB=8, RUNPOD_MIN_DISK_PERCENT=20, RUNPOD_MIN_CUDA_VERSION=12.4, RUNPOD_NETWORK_CHECK_TIMEOUT=10, RUNPOD_GPU_BENCHMARK_TIMEOUT=4 have no effect: nodellm runs none of the SDK's start-up fitness checks (a device that cannot load the model fails start-up)",
+        "UVICORN_LOG_LEVEL=debug has no effect: nodellm's local API server is not uvicorn; RUNPOD_LOG_LEVEL sets its logging",
+        "RUNPOD_PROJECT_ID=proj-1 has no effect: the SDK only shows it in its local API server's docs page",
+        "BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, BUCKET_SECRET_ACCESS_KEY have no effect: for the SDK's S3 upload helper, which worker-vllm's handler never calls",
       ],
     });
   });
@@ -240,6 +258,7 @@ describe('.runpod hub files', () => {
     for (const { key, input } of hub.config.env) {
       const doc = WORKER_ENV.find((v) => v.name === key);
       expect(doc?.supported, key).not.toBe('default only');
+      expect(doc?.supported, key).not.toBe('no effect');
       if (input.default !== undefined) env[key] = String(input.default);
     }
     expect(problems(env)).toEqual([]);
