@@ -1,8 +1,10 @@
 // The library API: load a model, then generate, chat or stream. All heavy work runs off the
 // event loop (tokenization in the tokenizers binding's threads, model steps on native threads).
 //
-//   const llm = await LLM.load();                        // the embedded default model
-//   const [out] = await llm.generate('Hello', { max_tokens: 8 });
+//   const llm = await LLM.load();                                  // the embedded default model
+//   const result = await llm.generate('Hello', { max_tokens: 8 }); // one prompt: one GenerateResult
+//   console.log(result.outputs[0]?.text);
+//   const results = await llm.generate(['Hello', 'Goodbye']);     // a list of prompts: a list, in order
 //   for await (const chunk of llm.stream('Hello')) process.stdout.write(chunk.outputs[0]?.text ?? '');
 //   await llm.close();
 import type { ChatMessage } from './chat/template.js';
