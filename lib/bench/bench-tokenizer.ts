@@ -1,6 +1,8 @@
 // Which tokenizer `bench serve` builds prompts and counts tokens with: --tokenizer (a local model
-// directory), else --model when it is a local directory, else the embedded default model's, with
-// a warning, so the benchmark still runs against a server whose model is not on this machine.
+// directory), else --model when it is a local directory or the embedded default model's name (what
+// a server on the embedded model serves), else the server's `root` from /v1/models when that is a
+// directory here, else the embedded default model's, with a warning, so the benchmark still runs
+// against a server whose model is not on this machine.
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
@@ -18,6 +20,8 @@ const isModelDir = (p: string) => existsSync(p) && statSync(p).isDirectory() && 
 export async function resolveBenchTokenizer(o: {
   tokenizer?: string;
   model?: string;
+  /** The model's path as the server reports it (/v1/models `root`). */
+  root?: string;
   warn: (line: string) => void;
 }): Promise<BenchTokenizer> {
   if (o.tokenizer) {
@@ -25,6 +29,8 @@ export async function resolveBenchTokenizer(o: {
     return { tokenizer: await Tokenizer.load(o.tokenizer), id: resolve(o.tokenizer) };
   }
   if (o.model && isModelDir(o.model)) return { tokenizer: await Tokenizer.load(o.model), id: resolve(o.model) };
+  if (o.model === DEFAULT_MODEL_NAME) return { tokenizer: await Tokenizer.load(await ensureDefaultModel()), id: DEFAULT_MODEL_NAME };
+  if (o.root && isModelDir(o.root)) return { tokenizer: await Tokenizer.load(o.root), id: resolve(o.root) };
   o.warn(
     `bench: no local tokenizer (--tokenizer, or --model as a directory); building prompts and counting tokens with the embedded default model's (${DEFAULT_MODEL_NAME})`,
   );

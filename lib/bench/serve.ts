@@ -68,6 +68,7 @@ export async function benchServe(o: ServeBenchOptions): Promise<ServeBenchResult
   const { tokenizer, id: tokenizerId } = await resolveBenchTokenizer({
     ...(o.tokenizer && { tokenizer: o.tokenizer }),
     ...((o.model ?? model) && { model: o.model ?? model }),
+    ...(models?.data?.find((m) => m.id === model)?.root && { root: models.data.find((m) => m.id === model)!.root }),
     warn: o.warn,
   });
   const requests = await loadDataset(tokenizer, { ...o.dataset, warn: o.warn });
