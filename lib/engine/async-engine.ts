@@ -114,8 +114,7 @@ export class AsyncEngine {
     admissionLimits: { maxSeqsPerRequest: number; maxWaitingSeqs: number },
   ) {
     this.latestStats = native.stats();
-    const eos = tokenizer.eosToken === undefined ? undefined : tokenizer.tokenToId(tokenizer.eosToken);
-    this.generationStopIds = model.generation.eosTokenIds.filter((id) => id !== eos);
+    this.generationStopIds = model.generation.eosTokenIds.filter((id) => id !== tokenizer.eosTokenId);
     this.admission = new Admission(
       admissionLimits,
       () => this.stats().numWaiting + this.pendingAdds.length,
@@ -153,7 +152,7 @@ export class AsyncEngine {
       ChatTemplate.load(tokenizerDir, opts.chatTemplate !== undefined ? { override: opts.chatTemplate } : {}),
     ]);
     // As vLLM, a completion ends at the tokenizer's eos_token as well as at generation_config's.
-    const tokenizerEos = tokenizer.eosToken === undefined ? undefined : tokenizer.tokenToId(tokenizer.eosToken);
+    const tokenizerEos = tokenizer.eosTokenId;
     if (tokenizerEos !== undefined && tokenizerEos < model.config.vocabSize && !model.generation.eosTokenIds.includes(tokenizerEos)) {
       model.generation.eosTokenIds = [...model.generation.eosTokenIds, tokenizerEos];
     }

@@ -35,6 +35,8 @@ export class Tokenizer {
   readonly specialTokenIds: ReadonlySet<number>;
   readonly bosToken: string | undefined;
   readonly eosToken: string | undefined;
+  /** eos_token's id, where the vocabulary has it. */
+  readonly eosTokenId: number | undefined;
   readonly config: TokenizerConfig;
 
   private readonly hf: HfTokenizer;
@@ -51,6 +53,7 @@ export class Tokenizer {
     this.config = config;
     this.bosToken = specialTokenContent(config['bos_token']);
     this.eosToken = specialTokenContent(config['eos_token']);
+    this.eosTokenId = this.eosToken === undefined ? undefined : (hf.tokenToId(this.eosToken) ?? undefined);
     this.tokenStrings = new Array<string | undefined>(this.vocabSize);
   }
 

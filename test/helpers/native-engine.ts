@@ -59,15 +59,24 @@ export async function drain(engine: NativeEngine, onStep: (r: NativeStepResult) 
 }
 
 /**
- * What steps produced, by sequence id: the sampled tokens and, when the engine returns logits and
- * `vocab` is given, each sampled row's logits. Pass `add` to drain().
+ * What steps produced, by sequence id: the sampled tokens; when the engine returns logits and
+ * `vocab` is given, each sampled row's logits; and the prompt logprobs scored, by prompt position.
+ * Pass `add` to drain().
  */
 export class SequenceRows {
   readonly tokens = new Map<number, number[]>();
   readonly logits = new Map<number, Float32Array[]>();
+  readonly promptLogprobs = new Map<number, Map<number, number>>();
   constructor(private readonly vocab = 0) {}
 
   readonly add = (r: NativeStepResult): void => {
+    const p = r.promptLogprobs;
+    for (let row = 0; p && row < p.seqIds.length; row++) {
+      const id = Number(p.seqIds[row]);
+      const scored = this.promptLogprobs.get(id) ?? new Map<number, number>();
+      scored.set(p.positions[row]!, p.logprobs[row]!);
+      this.promptLogprobs.set(id, scored);
+    }
     for (let row = 0; row < r.seqIds.length; row++) {
       const id = Number(r.seqIds[row]);
       this.tokens.set(id, [...(this.tokens.get(id) ?? []), r.tokens[row]!]);

@@ -46,16 +46,7 @@ describe.each(cases)('$name matches transformers on the CPU', ({ dir: makeDir })
         engine.addRequest(i + 1, Int32Array.from(expected.prompts[i]!.prompt), greedy(steps, { promptLogprobs: 1 }));
       }
       const rows = new SequenceRows(vocab);
-      const promptLogprobs = new Map<number, Map<number, number>>();
-      await drain(engine, (r) => {
-        rows.add(r);
-        const p = r.promptLogprobs;
-        for (let row = 0; p && row < p.seqIds.length; row++) {
-          const m = promptLogprobs.get(p.seqIds[row]!) ?? new Map<number, number>();
-          m.set(p.positions[row]!, p.logprobs[row]!);
-          promptLogprobs.set(p.seqIds[row]!, m);
-        }
-      });
+      await drain(engine, rows.add);
       engine.close();
 
       for (const i of indices) {
@@ -74,7 +65,7 @@ describe.each(cases)('$name matches transformers on the CPU', ({ dir: makeDir })
         worst = Math.max(worst, err);
         expect(err, `prompt ${i} last-position logits`).toBeLessThan(TOLERANCE);
         // Every other position, through its prompt logprob.
-        const scored = promptLogprobs.get(i + 1)!;
+        const scored = rows.promptLogprobs.get(i + 1)!;
         expect(scored.size).toBe(want.prompt.length - 1);
         for (let j = 1; j < want.prompt.length; j++) {
           const ref = wantLogits[j - 1]!;

@@ -107,17 +107,8 @@ describe.each(variants)('logits match the float64 reference: $name', (variant) =
     );
 
     const steps = new SequenceRows(vocab);
-    const { logits: rows, tokens: generated } = steps;
-    const promptLogprobs = new Map<number, Map<number, number>>();
-    await drain(engine, (r) => {
-      steps.add(r);
-      const p = r.promptLogprobs;
-      for (let row = 0; p && row < p.seqIds.length; row++) {
-        const m = promptLogprobs.get(p.seqIds[row]!) ?? new Map<number, number>();
-        m.set(p.positions[row]!, p.logprobs[row]!);
-        promptLogprobs.set(p.seqIds[row]!, m);
-      }
-    });
+    const { logits: rows, tokens: generated, promptLogprobs } = steps;
+    await drain(engine, steps.add);
     engine.close();
 
     let worst = 0;
